@@ -1,0 +1,130 @@
+"""The detector interface and its TFLite implementation."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import yaml
+
+from .anchors import AnchorSpec
+from .config import DetectorConfig
+from .detections import Detections
+from .errors import UserError
+from .labels import load_labels
+from .output_layouts import find_layout
+from .paths import MODELS_DIR
+from .preprocess import InputSpec, Preprocessor
+from .runtime import load_interpreter
+
+log = logging.getLogger(__name__)
+
+
+class Detector(Protocol):
+    """What the app needs from a detector; backends are chosen by ``detector.backend``."""
+
+    name: str
+    labels: list[str]
+    input_size: tuple[int, int]  # (height, width)
+    threads: int
+
+    def detect(self, image_bgr: np.ndarray, timings: dict[str, float]) -> Detections:
+        """Detect objects in a BGR frame; adds preprocess/invoke/postprocess seconds to ``timings``."""
+        ...
+
+
+def available_models() -> list[str]:
+    return sorted(p.stem for p in MODELS_DIR.glob("*.tflite"))
+
+
+def resolve_model(model: str) -> Path:
+    """A model name in models/ or a path to a .tflite file."""
+    path = Path(model).expanduser()
+    if path.suffix == ".tflite" or path.parent != Path("."):
+        if not path.is_file():
+            raise UserError(f"model error: {model} does not exist; pass an existing .tflite file or a model name "
+                            f"({', '.join(available_models()) or 'models/ is empty'})")
+        return path
+    candidate = MODELS_DIR / f"{model}.tflite"
+    if not candidate.is_file():
+        raise UserError(f"model error: no model named {model} in {MODELS_DIR}; use one of "
+                        f"{', '.join(available_models()) or '(none installed)'} or pass a .tflite path")
+    return candidate
+
+
+def _anchor_spec_from_card(path: Path) -> AnchorSpec | None:
+    """Anchor layout from the model card ``<model>.yaml`` beside the file, if it has one."""
+    card = path.with_suffix(".yaml")
+    if not card.is_file():
+        return None
+    data = yaml.safe_load(card.read_text()) or {}
+    anchors = data.get("anchors")
+    if not anchors:
+        return None
+    try:
+        return AnchorSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in anchors.items()})
+    except TypeError as e:
+        raise UserError(f"model error: {card.name}: bad anchors section ({e}); fix the model card")
+
+
+class TFLiteDetector:
+    """An SSD detector run by a TFLite interpreter (XNNPACK on the CPU)."""
+
+    def __init__(self, config: DetectorConfig):
+        path = resolve_model(config.model)
+        if path.stat().st_size == 0:
+            raise UserError(f"model error: {path} is empty; re-download or re-export it")
+        loaded = load_interpreter(path, config.threads)
+        self._interpreter = loaded.interpreter
+        self.runtime = loaded.runtime
+        self.threads = loaded.threads
+        self.xnnpack_partitions = loaded.xnnpack_partitions
+        self.name = path.stem
+        self.path = path
+        inputs = self._interpreter.get_input_details()
+        shape = [int(s) for s in inputs[0]["shape"]] if inputs else []
+        if len(inputs) != 1 or len(shape) != 4 or shape[0] != 1 or shape[3] != 3:
+            raise UserError(f"model error: {path.name} takes inputs {[list(d['shape']) for d in inputs]}, expected one "
+                            f"image [1,H,W,3]; pass an SSD detection model")
+        detail = inputs[0]
+        if detail["dtype"] not in (np.uint8, np.int8, np.float32):
+            raise UserError(f"model error: {path.name} takes {np.dtype(detail['dtype']).name} input, expected "
+                            f"uint8, int8 or float32")
+        scale, zero_point = detail["quantization"]
+        self.input_size = (shape[1], shape[2])
+        self._input_index = detail["index"]
+        self._preprocess = Preprocessor(
+            InputSpec(shape[1], shape[2], np.dtype(detail["dtype"]), float(scale), int(zero_point)), config.resize)
+        self._layout = find_layout(self._interpreter, path, self.input_size, _anchor_spec_from_card(path))
+        self.labels = load_labels(path, config.labels)
+        self.score_threshold = config.score_threshold
+        log.info("model %s: input %dx%d %s, outputs %s", self.name, shape[2], shape[1],
+                 np.dtype(detail["dtype"]).name, self._layout.name)
+
+    def detect(self, image_bgr: np.ndarray, timings: dict[str, float]) -> Detections:
+        t0 = time.perf_counter()
+        tensor, placement = self._preprocess(image_bgr)
+        self._interpreter.set_tensor(self._input_index, tensor)
+        t1 = time.perf_counter()
+        self._interpreter.invoke()
+        t2 = time.perf_counter()
+        raw = self._layout.decode(self.score_threshold)
+        boxes = self._preprocess.to_frame(raw.boxes, placement, image_bgr.shape[:2])
+        detections = Detections(boxes, raw.scores, raw.classes)
+        t3 = time.perf_counter()
+        timings["preprocess"] = t1 - t0
+        timings["invoke"] = t2 - t1
+        timings["postprocess"] = t3 - t2
+        return detections
+
+    def invoke_only(self) -> None:
+        """Run the network on whatever input is set; for measuring the bare invoke rate."""
+        self._interpreter.invoke()
+
+
+def create_detector(config: DetectorConfig) -> Detector:
+    if config.backend == "tflite":
+        return TFLiteDetector(config)
+    raise UserError(f"config error: detector.backend: unknown backend {config.backend!r}; use tflite")
