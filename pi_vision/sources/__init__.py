@@ -1,0 +1,49 @@
+"""Frame sources: Pi camera, V4L2/USB cameras, video files and streams, and a demo scene.
+
+``open_source`` picks one from ``--source`` and opens it, so a bad source fails at
+start-up with a one-line error instead of inside the capture thread.
+"""
+from __future__ import annotations
+
+import logging
+
+from ..config import SourceConfig
+from ..errors import UserError
+from .base import FrameSource
+from .capture import CaptureThread
+from .demo_source import DemoSource
+from .frame import Frame, LatestFrameSlot
+from .opencv_source import OpenCVSource
+from .picamera2_source import Picamera2Source, camera_present
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CaptureThread", "Frame", "FrameSource", "LatestFrameSlot", "open_source"]
+
+
+def _make(spec: str, config: SourceConfig, detect_size: tuple[int, int]) -> FrameSource:
+    if spec == "demo":
+        return DemoSource(config)
+    if spec == "picamera2":
+        return Picamera2Source(config, detect_size)
+    return OpenCVSource(spec, config)
+
+
+def open_source(config: SourceConfig, detect_size: tuple[int, int]) -> FrameSource:
+    """Create and open the source named by ``config.spec``; ``detect_size`` is the model's (h, w)."""
+    spec = config.spec.strip()
+    if spec == "auto":
+        if camera_present():
+            spec = "picamera2"
+        else:
+            probe = OpenCVSource("0", config)
+            try:
+                probe.open()
+            except UserError:
+                raise UserError("source error: no camera found (no Pi camera, no /dev/video0); "
+                                "use --source demo for the built-in scene or --source PATH for a video") from None
+            log.info("source auto: using camera 0")
+            return probe
+    source = _make(spec, config, detect_size)
+    source.open()
+    return source

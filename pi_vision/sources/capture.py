@@ -1,0 +1,72 @@
+"""The capture thread: reads a source and keeps the newest frame in a slot."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from .base import FrameSource
+from .frame import Frame, LatestFrameSlot
+
+log = logging.getLogger(__name__)
+
+# Reconnect backoff for a live camera that failed: first wait, and the cap.
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 10.0
+
+
+class CaptureThread(threading.Thread):
+    """Runs until ``stop`` is set or a finite source ends; owns and closes the source.
+
+    A live source that fails (USB unplugged, RTSP dropped, camera busy) is reopened with
+    backoff instead of ending the run: a service must outlive camera hiccups.
+    """
+
+    def __init__(self, source: FrameSource, slot: LatestFrameSlot, stop: threading.Event):
+        super().__init__(name="capture", daemon=True)
+        self.source = source
+        self.slot = slot
+        self.stop = stop
+        self.reconnects = 0
+
+    def run(self) -> None:
+        seq = 0
+        retry = RETRY_FIRST_S
+        try:
+            while not self.stop.is_set():
+                if not self.source.live:
+                    self.slot.wait_for_room(self.stop)
+                    if self.stop.is_set():
+                        break
+                try:
+                    got = self.source.read()
+                except OSError as e:
+                    if not self.source.live:
+                        log.error("source %s failed: %s", self.source.name, e)
+                        break
+                    log.warning("camera %s failed (%s); reopening in %.1f s", self.source.name, e, retry)
+                    retry = self._reopen(retry)
+                    continue
+                if got is None:
+                    log.info("source %s ended after %d frames", self.source.name, seq)
+                    break
+                retry = RETRY_FIRST_S
+                image, detect_image = got
+                self.slot.put(Frame(seq, time.monotonic(), image, detect_image))
+                seq += 1
+        finally:
+            self.slot.close()
+            self.source.close()
+
+    def _reopen(self, retry: float) -> float:
+        self.source.close()
+        if self.stop.wait(retry):
+            return retry
+        try:
+            self.source.open()
+            self.reconnects += 1
+            log.info("camera %s reopened", self.source.name)
+            return RETRY_FIRST_S
+        except Exception as e:  # noqa: BLE001 - any failure to reopen is retried, never fatal
+            log.warning("camera %s still unavailable: %s", self.source.name, e)
+            return min(retry * 2, RETRY_MAX_S)
