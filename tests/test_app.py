@@ -1,0 +1,95 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from fakes import FakeCamera
+from pi_vision import app
+from pi_vision.config import Config, DetectorConfig, MonitorConfig, RunConfig, SourceConfig
+from pi_vision.detector import TFLiteDetector
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def detector(reference_path):
+    return TFLiteDetector(DetectorConfig(model=str(reference_path), threads=2))
+
+
+def _config(**run):
+    return Config(monitor=MonitorConfig(log_interval=1e9), run=RunConfig(**run))
+
+
+def test_paced_camera_frames_are_fresh_and_never_processed_twice(detector, street_image):
+    """A 30 FPS camera: frame age p95 stays within invoke p95 + one frame period (no queueing)."""
+    seqs = []
+    camera = FakeCamera(street_image, fps=30.0)
+    camera.open()
+    summary = app.run(_config(max_frames=90), detector=detector, source=camera,
+                      on_result=lambda frame, _: seqs.append(frame.seq))
+    assert len(seqs) == 90 and seqs == sorted(set(seqs))
+    age, invoke = summary["ms"]["frame_age"], summary["ms"]["invoke"]
+    assert age["p95"] <= invoke["p95"] + 33.3, summary["ms"]
+    assert summary["dropped"] + summary["frames"] <= summary["captured"]
+    assert camera.closed
+
+
+def test_stop_event_ends_the_run_and_summarises(detector, street_image):
+    camera = FakeCamera(street_image, fps=30.0)
+    camera.open()
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    t0 = time.monotonic()
+    summary = app.run(_config(), stop=stop, detector=detector, source=camera)
+    assert time.monotonic() - t0 < 1.5
+    assert summary["event"] == "summary" and summary["frames"] > 0 and camera.closed
+
+
+def test_video_file_runs_every_frame_in_order(detector, data_dir):
+    seqs = []
+    config = Config(source=SourceConfig(spec=str(data_dir / "videos" / "vtest.avi")),
+                    monitor=MonitorConfig(log_interval=1e9), run=RunConfig(max_frames=40))
+    summary = app.run(config, detector=detector, on_result=lambda frame, _: seqs.append(frame.seq))
+    assert seqs == list(range(40)) and summary["dropped"] == 0
+
+
+def _pi_vision(*args, **kwargs):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen([sys.executable, "-m", "pi_vision", *args], cwd=REPO, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_within_two_seconds_with_a_summary(reference_path, sig):
+    proc = _pi_vision("--model", str(reference_path), "--source", "demo", "--log-format", "json",
+                      "--log-interval", "0.5")
+    # Wait for the first stats line so the signal lands in the running loop.
+    for line in proc.stdout:
+        if '"event": "stats"' in line:
+            break
+    t0 = time.monotonic()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=10)
+    assert time.monotonic() - t0 < 2.0
+    assert proc.returncode == 0, err
+    last = json.loads(out.strip().splitlines()[-1])
+    assert last["event"] == "summary" and last["frames"] > 0
+
+
+def test_cli_json_summary_has_every_stage(reference_path, data_dir):
+    proc = _pi_vision("--model", str(reference_path), "--source", str(data_dir / "videos" / "vtest.avi"),
+                      "--max-frames", "30", "--log-format", "json")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["event"] == "summary" and summary["frames"] == 30
+    assert {"fps", "dropped", "camera_fps"} <= set(summary)
+    for stage in ("capture_wait", "preprocess", "invoke", "postprocess", "frame_age"):
+        assert {"p50", "p95", "p99", "max"} <= set(summary["ms"][stage]), stage
+    assert summary["xnnpack"] is True

@@ -1,0 +1,56 @@
+"""Every kind of bad input: one line on stderr naming the problem and the fix, exit code 2."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _run(*args, cwd=REPO):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "pi_vision", *args, "--max-frames", "1"], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory, reference_path):
+    d = tmp_path_factory.mktemp("bad")
+    (d / "truncated.tflite").write_bytes(reference_path.read_bytes()[:60000])
+    (d / "empty.tflite").write_bytes(b"")
+    (d / "unknown_key.yaml").write_text("detector:\n  treads: 2\n")
+    (d / "bad_value.yaml").write_text("detector:\n  score_threshold: high\n")
+    (d / "broken.yaml").write_text("detector: [\n")
+    return d
+
+
+CASES = [
+    ("missing model file", ["--model", "{bad}/nope.tflite", "--source", "demo"], "does not exist"),
+    ("unknown model name", ["--model", "ssd_mbv1_9_999", "--source", "demo"], "no model named ssd_mbv1_9_999"),
+    ("truncated model", ["--model", "{bad}/truncated.tflite", "--source", "demo"], "not a loadable TFLite model"),
+    ("empty model", ["--model", "{bad}/empty.tflite", "--source", "demo"], "is empty"),
+    ("not a detector", ["--model", "{data}/backbones/mobilenet_v1_0.5_160_quant.tflite", "--source", "demo"],
+     "is not an SSD detector"),
+    ("unknown source", ["--model", "{ref}", "--source", "/no/such/video.mp4"], "use --source demo"),
+    ("camera that does not open", ["--model", "{ref}", "--source", "37"], "cannot open camera 37"),
+    ("unknown config key", ["--config", "{bad}/unknown_key.yaml"], "unknown key detector.treads"),
+    ("bad config value", ["--config", "{bad}/bad_value.yaml"], "detector.score_threshold: expected a number"),
+    ("broken YAML", ["--config", "{bad}/broken.yaml"], "is not valid YAML"),
+    ("missing config file", ["--config", "{bad}/none.yaml"], "cannot read"),
+    ("bad flag value", ["--threads", "many"], "invalid int value"),
+    ("bad choice", ["--resize", "crop"], "invalid choice"),
+    ("negative threads", ["--threads", "-2"], "detector.threads: must be >= 0"),
+]
+
+
+@pytest.mark.parametrize("args, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_and_exit_2(args, message, bad_files, data_dir, reference_path):
+    args = [a.format(bad=bad_files, data=data_dir, ref=reference_path) for a in args]
+    result = _run(*args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    ours = [line for line in lines if line.startswith("pi-vision")]
+    assert len(ours) == 1 and message in ours[0], result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
