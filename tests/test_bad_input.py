@@ -54,3 +54,10 @@ def test_bad_input_is_one_line_and_exit_2(args, message, bad_files, data_dir, re
     ours = [line for line in lines if line.startswith("pi-vision")]
     assert len(ours) == 1 and message in ours[0], result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.skipif(Path("/dev/video0").exists(), reason="this machine has a camera, so auto finds one")
+def test_auto_without_any_camera_names_the_alternatives(reference_path):
+    result = _run("--model", str(reference_path), "--source", "auto")
+    assert result.returncode == 2
+    assert "no camera found" in result.stderr and "--source demo" in result.stderr and "--source PATH" in result.stderr
