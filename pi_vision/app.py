@@ -34,7 +34,7 @@ def run(config: Config, stop: threading.Event | None = None, on_result: ResultHa
     detector = detector or create_detector(config.detector)
     source = source or open_source(config.source, detector.input_size)
     slot = LatestFrameSlot()
-    capture = CaptureThread(source, slot, stop)
+    capture = CaptureThread(source, slot, stop, fit=detector.fit)
     monitor = Monitor(config.monitor.log_interval, context={
         "model": detector.name, "threads": detector.threads, "source": source.name,
         "runtime": getattr(detector, "runtime", None),
@@ -54,8 +54,9 @@ def run(config: Config, stop: threading.Event | None = None, on_result: ResultHa
                 monitor.tick(slot.captured, slot.dropped)
                 continue
             timings = {"capture_wait": waited}
-            image = frame.detect_image if frame.detect_image is not None else frame.image
-            detections = detector.detect(image, timings)
+            detections = detector.detect(frame.model_input, timings)
+            # The resize ran on the capture thread; it is still part of preprocessing.
+            timings["preprocess"] += frame.fit_s
             if on_result is not None:
                 on_result(frame, detections)
             monitor.record(timings, time.monotonic() - frame.t_capture)

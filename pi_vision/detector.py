@@ -16,7 +16,7 @@ from .errors import UserError
 from .labels import load_labels
 from .output_layouts import find_layout
 from .paths import MODELS_DIR
-from .preprocess import InputSpec, Preprocessor
+from .preprocess import InputSpec, ModelInput, Preprocessor
 from .runtime import load_interpreter
 
 log = logging.getLogger(__name__)
@@ -30,9 +30,24 @@ class Detector(Protocol):
     input_size: tuple[int, int]  # (height, width)
     threads: int
 
-    def detect(self, image_bgr: np.ndarray, timings: dict[str, float]) -> Detections:
-        """Detect objects in a BGR frame; adds preprocess/invoke/postprocess seconds to ``timings``."""
+    def fit(self, image_bgr: np.ndarray) -> ModelInput:
+        """Resize a BGR frame to the model's input; thread-safe, so capture threads may call it."""
         ...
+
+    def detect(self, model_input: ModelInput, timings: dict[str, float]) -> Detections:
+        """Detect objects; sets preprocess (after fit), invoke and postprocess seconds in ``timings``."""
+        ...
+
+
+def detect_image(detector: Detector, image_bgr: np.ndarray, timings: dict[str, float] | None = None) -> Detections:
+    """fit + detect in one call, for single images; preprocess time includes the fit."""
+    timings = {} if timings is None else timings
+    t0 = time.perf_counter()
+    model_input = detector.fit(image_bgr)
+    fit_s = time.perf_counter() - t0
+    detections = detector.detect(model_input, timings)
+    timings["preprocess"] += fit_s
+    return detections
 
 
 def available_models() -> list[str]:
@@ -103,15 +118,21 @@ class TFLiteDetector:
         log.info("model %s: input %dx%d %s, outputs %s", self.name, shape[2], shape[1],
                  np.dtype(detail["dtype"]).name, self._layout.name)
 
-    def detect(self, image_bgr: np.ndarray, timings: dict[str, float]) -> Detections:
+    def fit(self, image_bgr: np.ndarray) -> ModelInput:
+        return self._preprocess.fit(image_bgr)
+
+    def detect(self, model_input: ModelInput, timings: dict[str, float]) -> Detections:
         t0 = time.perf_counter()
-        tensor, placement = self._preprocess(image_bgr)
-        self._interpreter.set_tensor(self._input_index, tensor)
+        # Written straight into the interpreter's input buffer; the view must be gone
+        # before invoke(), which refuses to run while one is held.
+        buffer = self._interpreter.tensor(self._input_index)()
+        self._preprocess.to_tensor(model_input.image, buffer)
+        del buffer
         t1 = time.perf_counter()
         self._interpreter.invoke()
         t2 = time.perf_counter()
         raw = self._layout.decode(self.score_threshold)
-        boxes = self._preprocess.to_frame(raw.boxes, placement, image_bgr.shape[:2])
+        boxes = self._preprocess.to_frame(raw.boxes, model_input.placement)
         detections = Detections(boxes, raw.scores, raw.classes)
         t3 = time.perf_counter()
         timings["preprocess"] = t1 - t0

@@ -1,4 +1,9 @@
-"""Turn a BGR frame into a model input tensor in one pass, and map boxes back."""
+"""Turn a BGR frame into a model input tensor, and map boxes back to the frame.
+
+Two steps, so the first can run on the capture thread, off the detector's critical
+path: ``fit`` resizes (stretch or letterbox) to the model's size; ``to_tensor`` does
+BGR->RGB and normalisation/quantization straight into the interpreter's input buffer.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,64 +29,83 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where the frame landed in the model input: scale and padding of a letterbox."""
+    """Where the source image landed in the model input (letterbox scale and padding)."""
 
+    source_width: int
+    source_height: int
     scale_x: float
     scale_y: float
-    pad_x: float
-    pad_y: float
+    pad_x: float = 0.0
+    pad_y: float = 0.0
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    image: np.ndarray  # BGR at the model's input size
+    placement: Placement
 
 
 def _pixel_table(spec: InputSpec) -> np.ndarray | None:
-    """A 256-entry table pixel -> quantized input value, so quantizing is one lookup per pixel."""
+    """A 256-entry table pixel -> input value, or None where the pixel is the value already."""
     if spec.dtype not in (np.uint8, np.int8):
         return None
-    real = (np.arange(256, dtype=np.float64) - PIXEL_MEAN) / PIXEL_STD
-    if spec.scale <= 0:  # unquantized 8-bit input: the model takes raw pixels
+    if spec.scale <= 0:  # unquantized 8-bit input: raw pixels
         values = np.arange(256, dtype=np.float64)
     else:
-        values = np.round(real / spec.scale + spec.zero_point)
+        values = np.round((np.arange(256) - PIXEL_MEAN) / PIXEL_STD / spec.scale + spec.zero_point)
     info = np.iinfo(spec.dtype)
-    return np.clip(values, info.min, info.max).astype(spec.dtype)
+    table = np.clip(values, info.min, info.max).astype(spec.dtype)
+    if spec.dtype == np.uint8 and np.array_equal(table, np.arange(256)):
+        return None
+    return table
 
 
 class Preprocessor:
-    """Resize (stretch or letterbox) + BGR->RGB + normalise/quantize."""
-
     def __init__(self, spec: InputSpec, mode: str = "stretch"):
         self.spec = spec
         self.mode = mode
         self._table = _pixel_table(spec)
-        self._canvas = np.zeros((spec.height, spec.width, 3), np.uint8)
+        self._identity = spec.dtype == np.uint8 and self._table is None
 
-    def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, Placement]:
+    def fit(self, image_bgr: np.ndarray) -> ModelInput:
+        """Resize to the model's input size; thread-safe (no shared buffers)."""
         h, w = image_bgr.shape[:2]
-        size = (self.spec.width, self.spec.height)
-        if (h, w) == (self.spec.height, self.spec.width):
-            rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
-            placement = Placement(1.0, 1.0, 0.0, 0.0)
-        elif self.mode == "stretch":
-            rgb = cv2.cvtColor(cv2.resize(image_bgr, size, interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
-            placement = Placement(self.spec.width / w, self.spec.height / h, 0.0, 0.0)
-        else:
-            scale = min(self.spec.width / w, self.spec.height / h)
-            nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-            px, py = (self.spec.width - nw) // 2, (self.spec.height - nh) // 2
-            rgb = self._canvas
-            rgb[:] = 0
-            rgb[py:py + nh, px:px + nw] = cv2.cvtColor(
-                cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
-            placement = Placement(nw / w, nh / h, float(px), float(py))
+        sh, sw = self.spec.height, self.spec.width
+        if (h, w) == (sh, sw):
+            return ModelInput(image_bgr, Placement(w, h, 1.0, 1.0))
+        if self.mode == "stretch":
+            fitted = cv2.resize(image_bgr, (sw, sh), interpolation=cv2.INTER_LINEAR)
+            return ModelInput(fitted, Placement(w, h, sw / w, sh / h))
+        scale = min(sw / w, sh / h)
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        px, py = (sw - nw) // 2, (sh - nh) // 2
+        fitted = np.zeros((sh, sw, 3), np.uint8)
+        fitted[py:py + nh, px:px + nw] = cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        return ModelInput(fitted, Placement(w, h, nw / w, nh / h, float(px), float(py)))
+
+    def to_tensor(self, fitted_bgr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """BGR at model size -> input tensor [1, H, W, 3]; written into ``out`` when given."""
+        if self._identity:
+            rgb = cv2.cvtColor(fitted_bgr, cv2.COLOR_BGR2RGB, dst=None if out is None else out[0])
+            return rgb[np.newaxis] if out is None else out
+        rgb = cv2.cvtColor(fitted_bgr, cv2.COLOR_BGR2RGB)
         if self._table is not None:
             tensor = cv2.LUT(rgb, self._table)
         else:
             tensor = (rgb.astype(np.float32) - PIXEL_MEAN) / PIXEL_STD
-        return tensor[np.newaxis], placement
+        if out is None:
+            return tensor[np.newaxis]
+        out[0] = tensor
+        return out
 
-    def to_frame(self, boxes_yxyx: np.ndarray, placement: Placement, frame_size: tuple[int, int]) -> np.ndarray:
-        """Model-normalised [ymin, xmin, ymax, xmax] -> frame-normalised [x1, y1, x2, y2], clipped."""
-        fh, fw = frame_size
-        x = (boxes_yxyx[:, [1, 3]] * self.spec.width - placement.pad_x) / placement.scale_x / fw
-        y = (boxes_yxyx[:, [0, 2]] * self.spec.height - placement.pad_y) / placement.scale_y / fh
+    def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, Placement]:
+        """Both steps at once: (tensor, placement)."""
+        model_input = self.fit(image_bgr)
+        return self.to_tensor(model_input.image), model_input.placement
+
+    def to_frame(self, boxes_yxyx: np.ndarray, placement: Placement) -> np.ndarray:
+        """Model-normalised [ymin, xmin, ymax, xmax] -> source-normalised [x1, y1, x2, y2], clipped."""
+        x = (boxes_yxyx[:, [1, 3]] * self.spec.width - placement.pad_x) / placement.scale_x / placement.source_width
+        y = (boxes_yxyx[:, [0, 2]] * self.spec.height - placement.pad_y) / placement.scale_y / placement.source_height
         out = np.stack([x[:, 0], y[:, 0], x[:, 1], y[:, 1]], axis=1)
         return np.clip(out, 0.0, 1.0).astype(np.float32)

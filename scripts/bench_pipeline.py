@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pi_vision import app  # noqa: E402
 from pi_vision.config import Config, DetectorConfig, MonitorConfig, RunConfig, SourceConfig  # noqa: E402
-from pi_vision.detector import TFLiteDetector  # noqa: E402
+from pi_vision.detector import TFLiteDetector, detect_image  # noqa: E402
 from pi_vision.errors import UserError  # noqa: E402
 from pi_vision.paths import reference_model  # noqa: E402
 
@@ -56,7 +56,7 @@ def main() -> int:
     if not ok:
         print(f"bench_pipeline: cannot read {args.source}", file=sys.stderr)
         return 2
-    detector.detect(frame, {})  # sets a real input and warms up
+    detect_image(detector, frame)  # sets a real input and warms up
     for _ in range(20):
         detector.invoke_only()
 

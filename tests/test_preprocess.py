@@ -40,5 +40,5 @@ def test_boxes_map_back_to_the_frame(mode, frame_hw):
     tensor, placement = pre(frame)
     ys, xs = np.nonzero(tensor[0, :, :, 0] > 127)
     box_yxyx = np.array([[ys.min(), xs.min(), ys.max() + 1, xs.max() + 1]], np.float32) / 300
-    back = pre.to_frame(box_yxyx, placement, (h, w))[0]
+    back = pre.to_frame(box_yxyx, placement)[0]
     np.testing.assert_allclose(back, [x1 / w, y1 / h, x2 / w, y2 / h], atol=2.5 / 300 * max(h, w) / min(h, w))

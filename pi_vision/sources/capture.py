@@ -4,9 +4,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Callable
 
+import numpy as np
+
+from ..preprocess import ModelInput
 from .base import FrameSource
 from .frame import Frame, LatestFrameSlot
+
+# Resizes a frame to the detector's input (``Detector.fit``).
+Fit = Callable[[np.ndarray], ModelInput]
 
 log = logging.getLogger(__name__)
 
@@ -19,14 +26,17 @@ class CaptureThread(threading.Thread):
     """Runs until ``stop`` is set or a finite source ends; owns and closes the source.
 
     A live source that fails (USB unplugged, RTSP dropped, camera busy) is reopened with
-    backoff instead of ending the run: a service must outlive camera hiccups.
+    backoff instead of ending the run: a service must outlive camera hiccups. With
+    ``fit``, frames are resized to the detector's input here, in parallel with detection
+    of the previous frame.
     """
 
-    def __init__(self, source: FrameSource, slot: LatestFrameSlot, stop: threading.Event):
+    def __init__(self, source: FrameSource, slot: LatestFrameSlot, stop: threading.Event, fit: Fit | None = None):
         super().__init__(name="capture", daemon=True)
         self.source = source
         self.slot = slot
         self.stop = stop
+        self.fit = fit
         self.reconnects = 0
 
     def run(self) -> None:
@@ -52,7 +62,12 @@ class CaptureThread(threading.Thread):
                     break
                 retry = RETRY_FIRST_S
                 image, detect_image = got
-                self.slot.put(Frame(seq, time.monotonic(), image, detect_image))
+                t_capture = time.monotonic()
+                model_input, fit_s = None, 0.0
+                if self.fit is not None:
+                    model_input = self.fit(detect_image if detect_image is not None else image)
+                    fit_s = time.monotonic() - t_capture
+                self.slot.put(Frame(seq, t_capture, image, model_input, fit_s))
                 seq += 1
         finally:
             self.slot.close()
@@ -70,3 +85,4 @@ class CaptureThread(threading.Thread):
         except Exception as e:  # noqa: BLE001 - any failure to reopen is retried, never fatal
             log.warning("camera %s still unavailable: %s", self.source.name, e)
             return min(retry * 2, RETRY_MAX_S)
+

@@ -6,14 +6,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..preprocess import ModelInput
+
 
 @dataclass(frozen=True)
 class Frame:
     seq: int  # 0, 1, 2... in capture order, counting frames that were later dropped
     t_capture: float  # time.monotonic() when the source delivered it
     image: np.ndarray  # BGR at display resolution
-    # BGR already near the model's input size (picamera2's low-res stream), or None.
-    detect_image: np.ndarray | None = None
+    # The detector's input, already fitted on the capture thread (or None), and how long that took.
+    model_input: ModelInput | None = None
+    fit_s: float = 0.0
 
 
 class LatestFrameSlot:
