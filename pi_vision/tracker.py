@@ -1,0 +1,242 @@
+"""Multi-object tracker: Kalman-filtered boxes, ByteTrack-style two-stage IoU matching.
+
+Use::
+
+    tracker = Tracker(TrackerConfig())
+    tracked = tracker.update(detections)        # a frame the detector ran on
+    tracked = tracker.predict_only()            # a frame the detector skipped
+
+``update`` means "the detector looked at this frame and saw ``detections``" (possibly
+none): tracks it does not see there accrue a miss. ``predict_only`` means "the detector
+did not look": tracks only move along their predicted path and accrue no miss. With
+``--detect-every K`` call ``predict_only()`` on the K-1 frames in between, or, if nobody
+needs boxes on those frames, skip them and pass ``frames_elapsed=K`` to ``update``;
+both give the same result.
+
+What is returned: confirmed tracks, as the same ``Detections`` type the detector produces,
+with ``track_ids`` filled in, boxes taken from the filter (smoothed, clipped to the frame),
+the class of the track and the score of its last matched detection. On an ``update`` frame
+those are the tracks matched now plus those that went unmatched for at most
+``TrackerConfig.show_misses`` detector runs (shown at their predicted place, so a detection
+the detector drops for a frame does not make the overlay flicker or an events consumer see
+the object leave and come back). ``predict_only`` returns the same set, moved forward.
+Set ``show_misses=0`` to get only tracks matched at the last detector run.
+
+Track ids start at 1 and are never reused for the life of the ``Tracker``, even across
+``reset()``. A track gets its id when it is confirmed, so tentative tracks that die
+young leave no gaps in the ids a viewer sees.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from pi_vision import kalman
+from pi_vision.detections import NO_TRACK, Detections
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Tuning of the tracker; the defaults suit MobileNet-SSD at 10-30 fps.
+
+    Counts of hits and misses are in detector runs, not frames: with ``--detect-every 3``
+    a track is kept for ``max_misses`` runs without a match, i.e. 3x as many frames.
+    """
+
+    high_score: float = 0.5  # detections at or above are matched first
+    low_score: float = 0.2  # detections in [low_score, high_score) only extend confirmed tracks
+    new_track_score: float = 0.6  # an unmatched detection starts a track only if this sure
+    match_iou: float = 0.2  # min IoU between a high-score detection and a predicted box
+    low_match_iou: float = 0.5  # stricter for low-score detections, which are often clutter
+    min_hits: int = 2  # detector runs a track must be matched in a row to be confirmed
+    max_misses: int = 30  # detector runs a confirmed track survives unmatched
+    show_misses: int = 3  # unmatched runs during which a confirmed track is still returned
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.low_score <= self.high_score <= self.new_track_score <= 1:
+            raise ValueError(
+                "need 0 <= low_score <= high_score <= new_track_score <= 1, got "
+                f"{self.low_score}, {self.high_score}, {self.new_track_score}"
+            )
+        if not 0 < self.match_iou <= 1 or not 0 < self.low_match_iou <= 1:
+            raise ValueError("match_iou and low_match_iou must be in (0, 1]")
+        if self.min_hits < 1 or self.max_misses < 0 or self.show_misses < 0:
+            raise ValueError("need min_hits >= 1, max_misses >= 0, show_misses >= 0")
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` (N, 4) with every box in ``b`` (M, 4), as (N, M)."""
+    a = np.asarray(a, dtype=np.float64)[:, None, :]
+    b = np.asarray(b, dtype=np.float64)[None, :, :]
+    iw = np.maximum(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0.0)
+    ih = np.maximum(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0.0)
+    inter = iw * ih
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    union = area_a + area_b - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def assign(iou: np.ndarray, min_iou: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the maximum-total-IoU one-to-one matching, pairs below ``min_iou`` dropped."""
+    if iou.size == 0:
+        empty = np.zeros(0, dtype=np.intp)
+        return empty, empty
+    # Zeroing pairs below the threshold first makes the solver spend its choices only on
+    # admissible pairs (like lapjv's cost_limit); filtering afterwards alone could pick a
+    # doomed pair over a good one.
+    iou = np.where(iou >= min_iou, iou, 0.0)
+    rows, cols = linear_sum_assignment(iou, maximize=True)
+    keep = iou[rows, cols] > 0
+    return rows[keep], cols[keep]
+
+
+class Tracker:
+    """Tracks objects across frames; see the module docstring for the calling contract.
+
+    Tracks are stored as parallel arrays (one row per track) so prediction, matching and
+    correction run as a handful of numpy calls whatever the number of objects.
+    """
+
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config or TrackerConfig()
+        self._next_id = 1
+        self._clear()
+
+    def _clear(self) -> None:
+        self._mean = np.zeros((0, 2 * kalman.MEAS_DIM))
+        self._cov = np.zeros((0, 3, kalman.MEAS_DIM))
+        self._boxes = np.zeros((0, 4))  # current box estimate per track, x1 y1 x2 y2
+        self._class = np.zeros(0, dtype=np.int32)
+        self._id = np.zeros(0, dtype=np.int64)  # NO_TRACK while tentative
+        self._hits = np.zeros(0, dtype=np.int64)  # consecutive matched detector runs
+        self._misses = np.zeros(0, dtype=np.int64)  # consecutive unmatched detector runs
+        self._score = np.zeros(0, dtype=np.float32)  # score of the last matched detection
+
+    def reset(self) -> None:
+        """Forget all tracks (e.g. after the camera reconnected); ids still never repeat."""
+        self._clear()
+
+    @property
+    def active_count(self) -> int:
+        """Number of confirmed tracks alive, including ones coasting through misses."""
+        return int(np.count_nonzero(self._id != NO_TRACK))
+
+    @property
+    def tentative_count(self) -> int:
+        """Tracks not confirmed yet; persistently high means the detector sees clutter."""
+        return int(np.count_nonzero(self._id == NO_TRACK))
+
+    def predict_only(self, frames: int = 1) -> Detections:
+        """Move tracks ``frames`` frames forward for frames the detector skipped."""
+        self._predict(frames)
+        return self._output()
+
+    def update(self, detections: Detections, frames_elapsed: int = 1) -> Detections:
+        """Take the detector's output for a frame ``frames_elapsed`` frames after the previous call.
+
+        ``frames_elapsed`` is 1 plus the number of frames the detector skipped without
+        ``predict_only`` being called for them.
+        """
+        self._predict(frames_elapsed)
+        cfg = self.config
+        usable = detections.scores >= cfg.low_score
+        boxes, scores, classes = detections.boxes[usable], detections.scores[usable], detections.class_ids[usable]
+        det_meas = kalman.xyxy_to_measurement(boxes)
+
+        # One IoU matrix for all stages; a detection may only match a track of its class.
+        iou = iou_matrix(boxes, self._boxes)
+        iou[classes[:, None] != self._class[None, :]] = 0.0
+
+        high = scores >= cfg.high_score
+        confirmed = self._id != NO_TRACK
+        det_track = np.full(len(scores), -1, dtype=np.intp)  # matched track row per detection
+        track_matched = np.zeros(len(self._id), dtype=bool)
+
+        def match(det_mask: np.ndarray, track_mask: np.ndarray, min_iou: float) -> None:
+            det_rows = np.nonzero(det_mask & (det_track < 0))[0]
+            track_rows = np.nonzero(track_mask & ~track_matched)[0]
+            if len(det_rows) == 0 or len(track_rows) == 0:
+                return
+            r, c = assign(iou[det_rows][:, track_rows], min_iou)
+            det_track[det_rows[r]] = track_rows[c]
+            track_matched[track_rows[c]] = True
+
+        # ByteTrack: sure detections claim confirmed tracks first; unsure ones may then only
+        # extend confirmed tracks left over (recovering partly occluded objects without
+        # letting clutter start tracks); tentative tracks get what sure detections remain.
+        match(high, confirmed, cfg.match_iou)
+        match(~high, confirmed, cfg.low_match_iou)
+        match(high, ~confirmed, cfg.match_iou)
+
+        matched_dets = np.nonzero(det_track >= 0)[0]
+        rows = det_track[matched_dets]
+        if len(rows):
+            self._mean[rows], self._cov[rows] = kalman.update(self._mean[rows], self._cov[rows], det_meas[matched_dets])
+            self._score[rows] = scores[matched_dets]
+            self._boxes[rows] = kalman.state_to_xyxy(self._mean[rows])
+        self._hits = np.where(track_matched, self._hits + 1, 0)
+        self._misses = np.where(track_matched, 0, self._misses + 1)
+
+        # Tentative tracks die at their first miss (as in ByteTrack): with min_hits in a
+        # row required, clutter rarely reaches confirmation.
+        keep = np.where(confirmed, self._misses <= cfg.max_misses, track_matched)
+        if not keep.all():
+            self._keep(keep)
+
+        starts = (det_track < 0) & (scores >= cfg.new_track_score)
+        self._start(det_meas[starts], classes[starts], scores[starts])
+        self._confirm()
+        return self._output()
+
+    def _predict(self, frames: int) -> None:
+        if frames < 1:
+            raise ValueError(f"frames must be >= 1, got {frames}")
+        if len(self._id) == 0:
+            return
+        self._mean, self._cov = kalman.predict(self._mean, self._cov, frames)
+        self._boxes = boxes = kalman.state_to_xyxy(self._mean)
+        # A track predicted wholly out of the frame can never be matched again.
+        inside = (boxes[:, 2] > 0) & (boxes[:, 0] < 1) & (boxes[:, 3] > 0) & (boxes[:, 1] < 1)
+        if not inside.all():
+            self._keep(inside)
+
+    def _keep(self, mask: np.ndarray) -> None:
+        dropped = self._id[~mask & (self._id != NO_TRACK)]
+        if len(dropped):
+            log.debug("tracks lost: %s", dropped.tolist())
+        self._mean, self._cov, self._boxes = self._mean[mask], self._cov[mask], self._boxes[mask]
+        self._class, self._id, self._score = self._class[mask], self._id[mask], self._score[mask]
+        self._hits, self._misses = self._hits[mask], self._misses[mask]
+
+    def _start(self, meas: np.ndarray, class_ids: np.ndarray, scores: np.ndarray) -> None:
+        n = len(meas)
+        if n == 0:
+            return
+        mean, cov = kalman.initiate(meas)
+        self._mean = np.concatenate([self._mean, mean])
+        self._cov = np.concatenate([self._cov, cov])
+        self._boxes = np.concatenate([self._boxes, kalman.state_to_xyxy(mean)])
+        self._class = np.concatenate([self._class, class_ids.astype(np.int32)])
+        self._id = np.concatenate([self._id, np.full(n, NO_TRACK, dtype=np.int64)])
+        self._hits = np.concatenate([self._hits, np.ones(n, dtype=np.int64)])
+        self._misses = np.concatenate([self._misses, np.zeros(n, dtype=np.int64)])
+        self._score = np.concatenate([self._score, scores.astype(np.float32)])
+
+    def _confirm(self) -> None:
+        ready = np.flatnonzero((self._id == NO_TRACK) & (self._hits >= self.config.min_hits))
+        if len(ready):
+            self._id[ready] = np.arange(self._next_id, self._next_id + len(ready))
+            self._next_id += len(ready)
+            log.debug("tracks confirmed: %s", self._id[ready].tolist())
+
+    def _output(self) -> Detections:
+        shown = (self._id != NO_TRACK) & (self._misses <= self.config.show_misses)
+        boxes = np.clip(self._boxes[shown], 0.0, 1.0)
+        return Detections(boxes, self._score[shown], self._class[shown], self._id[shown])
