@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 # flag dest -> config key path
 _OVERRIDES = {
     "model": "detector.model", "threads": "detector.threads", "score_threshold": "detector.score_threshold",
-    "resize": "detector.resize", "labels": "detector.labels",
+    "resize": "detector.resize", "labels": "detector.labels", "detect_every": "detector.every",
+    "no_track": "tracker.enabled", "display": "output.display", "record": "output.record", "events": "output.events",
     "source": "source.spec", "width": "source.width", "height": "source.height", "fps": "source.fps",
     "realtime": "source.realtime", "loop": "source.loop",
     "log_interval": "monitor.log_interval", "log_format": "monitor.log_format",
@@ -39,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--score-threshold", type=float, help="minimum detection score (0..1)")
     g.add_argument("--resize", choices=["stretch", "letterbox"], help="how frames are fitted to the model input")
     g.add_argument("--labels", help="labels file (default: packed in the model or <model>.labels.txt)")
+    g.add_argument("--detect-every", type=int, metavar="K",
+                   help="run the network on every Kth frame; the tracker predicts in between")
+    g = p.add_argument_group("tracking and outputs")
+    g.add_argument("--no-track", action="store_false", help="report raw detections, without track ids")
+    g.add_argument("--display", action="store_true", help="show the annotated video in a window (needs a desktop)")
+    g.add_argument("--record", metavar="FILE", help="write the annotated video (.mp4/.avi/.mkv)")
+    g.add_argument("--events", metavar="FILE", help="append one JSON line per processed frame")
     g = p.add_argument_group("source")
     g.add_argument("--source", help="auto | demo | picamera2 | camera index | video file | stream URL")
     g.add_argument("--width", type=int, help="camera width")

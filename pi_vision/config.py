@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 
 from .errors import UserError
+from .tracker import TrackerConfig
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,21 @@ class DetectorConfig:
     resize: Literal["stretch", "letterbox"] = "stretch"
     # A labels file (one label per line); empty = packed in the model or beside it.
     labels: str = ""
+    # Run the network on every Nth processed frame; the tracker predicts in between.
+    every: int = 1
 
 
 @dataclass(frozen=True)
 class MonitorConfig:
     log_interval: float = 5.0
     log_format: Literal["text", "json"] = "text"
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    display: bool = False  # a window (needs a desktop session and pygame)
+    record: str = ""  # annotated video file (.mp4, .avi, .mkv)
+    events: str = ""  # JSON lines file, appended to
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,8 @@ class RunConfig:
 class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
@@ -71,6 +83,7 @@ _RULES = {
     "source.fps": (lambda v: v > 0, "> 0"),
     "detector.threads": (lambda v: v >= 0, ">= 0 (0 = all cores)"),
     "detector.score_threshold": (lambda v: 0.0 <= v <= 1.0, "in 0..1"),
+    "detector.every": (lambda v: v >= 1, ">= 1"),
     "monitor.log_interval": (lambda v: v > 0, "> 0"),
     "run.max_frames": (lambda v: v >= 0, ">= 0"),
     "run.duration": (lambda v: v >= 0, ">= 0"),
@@ -123,7 +136,10 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
             values[key] = _build(kind, value, f"{prefix}{key}.")
         else:
             values[key] = _coerce(f"{prefix}{key}", value, kind)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as e:  # a section's own cross-field checks
+        raise UserError(f"config error: {prefix.rstrip('.') or 'config'}: {e}") from None
 
 
 def from_dict(data: dict) -> Config:

@@ -29,6 +29,7 @@ class Detector(Protocol):
     labels: list[str]
     input_size: tuple[int, int]  # (height, width)
     threads: int
+    score_threshold: float
 
     def fit(self, image_bgr: np.ndarray) -> ModelInput:
         """Resize a BGR frame to the model's input; thread-safe, so capture threads may call it."""

@@ -49,6 +49,7 @@ class TrackerConfig:
     a track is kept for ``max_misses`` runs without a match, i.e. 3x as many frames.
     """
 
+    enabled: bool = True  # false: detections go out untracked (track id -1)
     high_score: float = 0.5  # detections at or above are matched first
     low_score: float = 0.2  # detections in [low_score, high_score) only extend confirmed tracks
     new_track_score: float = 0.6  # an unmatched detection starts a track only if this sure
@@ -127,6 +128,11 @@ class Tracker:
     def active_count(self) -> int:
         """Number of confirmed tracks alive, including ones coasting through misses."""
         return int(np.count_nonzero(self._id != NO_TRACK))
+
+    @property
+    def ids_issued(self) -> int:
+        """How many distinct track ids this tracker has given out."""
+        return self._next_id - 1
 
     @property
     def tentative_count(self) -> int:

@@ -1,9 +1,11 @@
 """End-to-end FPS of the app against the bare interpreter, measured side by side.
 
-Prints the bare invoke rate (the same model, threads and input, nothing but invoke()),
-the app's processed FPS on a video decoded as fast as it goes, and last a line
-``ratio R`` = end-to-end / bare. The two are interleaved in rounds so that machine
-noise hits both alike; R is the median over rounds.
+In one run, on the same model, threads and video (decoded as fast as it goes):
+  * bare: nothing but ``invoke()`` on a real frame, back to back;
+  * app: ``python -m pi_vision`` as configured by default (detection + tracking, headless);
+  * full: the app with the overlay drawn on every frame and the events file written.
+The three are interleaved in rounds so machine noise hits them alike; each ratio is the
+median over rounds. The last line is ``ratio R`` = app / bare.
 
     python scripts/bench_pipeline.py --model M --source VIDEO --threads N
 """
@@ -13,18 +15,33 @@ import argparse
 import logging
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pi_vision import app  # noqa: E402
-from pi_vision.config import Config, DetectorConfig, MonitorConfig, RunConfig, SourceConfig  # noqa: E402
+from pi_vision.config import Config, DetectorConfig, MonitorConfig, OutputConfig, RunConfig, SourceConfig  # noqa: E402
 from pi_vision.detector import TFLiteDetector, detect_image  # noqa: E402
 from pi_vision.errors import UserError  # noqa: E402
 from pi_vision.paths import reference_model  # noqa: E402
+
+
+class DrawnFrames:
+    """An output that takes the annotated frame, so the overlay is drawn as for a window."""
+
+    name = "drawn frames"
+    needs_image = True
+
+    def write(self, frame, detections, image: np.ndarray | None = None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def bare_invoke_fps(detector: TFLiteDetector, frames: int) -> float:
@@ -40,15 +57,15 @@ def main() -> int:
     p.add_argument("--source", required=True, help="a video file")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--frames", type=int, default=200, help="frames per measurement")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    config = Config(source=SourceConfig(spec=args.source, loop=True),
-                    detector=DetectorConfig(model=args.model, threads=args.threads),
-                    monitor=MonitorConfig(log_interval=1e9), run=RunConfig(max_frames=args.frames))
+    base = Config(source=SourceConfig(spec=args.source, loop=True),
+                  detector=DetectorConfig(model=args.model, threads=args.threads),
+                  monitor=MonitorConfig(log_interval=1e9), run=RunConfig(max_frames=args.frames))
     try:
-        detector = TFLiteDetector(config.detector)
+        detector = TFLiteDetector(base.detector)
     except UserError as e:
         print(f"bench_pipeline: {e}", file=sys.stderr)
         return 2
@@ -60,16 +77,24 @@ def main() -> int:
     for _ in range(20):
         detector.invoke_only()
 
-    bare, e2e = [], []
-    for round_ in range(args.rounds):
-        bare.append(bare_invoke_fps(detector, args.frames))
-        e2e.append(app.run(config, detector=detector)["fps"])
-        print(f"round {round_ + 1}: bare invoke {bare[-1]:.1f} fps, end-to-end {e2e[-1]:.1f} fps, "
-              f"ratio {e2e[-1] / bare[-1]:.3f}")
+    rates: dict[str, list[float]] = {"bare": [], "app": [], "full": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        full = Config(source=base.source, detector=base.detector, monitor=base.monitor, run=base.run,
+                      output=OutputConfig(events=str(Path(tmp) / "events.jsonl")))
+        for round_ in range(args.rounds):
+            rates["bare"].append(bare_invoke_fps(detector, args.frames))
+            rates["app"].append(app.run(base, detector=detector)["fps"])
+            rates["full"].append(app.run(full, detector=detector, extra_outputs=[DrawnFrames()])["fps"])
+            print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.1f} fps" for k, v in rates.items()))
+
+    def ratio(name: str) -> float:
+        return statistics.median(r / b for r, b in zip(rates[name], rates["bare"]))
+
     print(f"model {detector.name}, {detector.threads} threads, {args.frames} frames x {args.rounds} rounds")
-    print(f"bare invoke fps {statistics.median(bare):.1f}")
-    print(f"end-to-end fps {statistics.median(e2e):.1f}")
-    print(f"ratio {statistics.median(r / b for r, b in zip(e2e, bare)):.3f}")
+    for name, label in (("bare", "bare invoke"), ("app", "app end-to-end"), ("full", "app + draw + events")):
+        print(f"{label} fps {statistics.median(rates[name]):.1f}")
+    print(f"ratio_full {ratio('full'):.3f}")
+    print(f"ratio {ratio('app'):.3f}")
     return 0
 
 

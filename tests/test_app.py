@@ -11,7 +11,7 @@ import pytest
 
 from fakes import FakeCamera
 from pi_vision import app
-from pi_vision.config import Config, DetectorConfig, MonitorConfig, RunConfig, SourceConfig
+from pi_vision.config import Config, DetectorConfig, MonitorConfig, OutputConfig, RunConfig, SourceConfig
 from pi_vision.detector import TFLiteDetector
 
 REPO = Path(__file__).resolve().parent.parent
@@ -93,3 +93,33 @@ def test_cli_json_summary_has_every_stage(reference_path, data_dir):
     for stage in ("capture_wait", "preprocess", "invoke", "postprocess", "frame_age"):
         assert {"p50", "p95", "p99", "max"} <= set(summary["ms"][stage]), stage
     assert summary["xnnpack"] is True
+
+
+def test_detect_every_3_runs_the_network_on_a_third_and_keeps_ids(detector, data_dir):
+    ids_per_frame = []
+    config = Config(source=SourceConfig(spec=str(data_dir / "videos" / "vtest.avi")),
+                    detector=DetectorConfig(every=3), monitor=MonitorConfig(log_interval=1e9),
+                    run=RunConfig(max_frames=60))
+    summary = app.run(config, detector=detector,
+                      on_result=lambda frame, dets: ids_per_frame.append(set(dets.track_ids.tolist())))
+    assert len(ids_per_frame) == 60
+    # invoke is timed on detector frames only; track on every frame.
+    assert summary["ms"]["invoke"] and summary["ms"]["track"]
+    assert summary["detect_every"] == 3
+    # Frames between detector runs carry the same tracks, predicted forward.
+    for k in range(0, 57, 3):
+        assert ids_per_frame[k + 1] <= ids_per_frame[k] and ids_per_frame[k + 2] <= ids_per_frame[k]
+    assert summary["track_ids"] >= summary["tracks"] > 0
+
+
+def test_outputs_and_track_stage_are_wired_and_timed(detector, data_dir, tmp_path):
+    config = Config(source=SourceConfig(spec=str(data_dir / "videos" / "vtest.avi")),
+                    output=OutputConfig(record=str(tmp_path / "v.avi"), events=str(tmp_path / "e.jsonl")),
+                    monitor=MonitorConfig(log_interval=1e9), run=RunConfig(max_frames=20))
+    summary = app.run(config, detector=detector)
+    assert {"track", "draw", "output"} <= set(summary["ms"])
+    events = [json.loads(line) for line in (tmp_path / "e.jsonl").read_text().splitlines()]
+    assert [e["seq"] for e in events] == list(range(20))
+    assert any(obj["id"] > 0 for e in events for obj in e["objects"])
+    import cv2
+    assert int(cv2.VideoCapture(str(tmp_path / "v.avi")).get(cv2.CAP_PROP_FRAME_COUNT)) == 20

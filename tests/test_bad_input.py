@@ -23,6 +23,7 @@ def bad_files(tmp_path_factory, reference_path):
     (d / "unknown_key.yaml").write_text("detector:\n  treads: 2\n")
     (d / "bad_value.yaml").write_text("detector:\n  score_threshold: high\n")
     (d / "broken.yaml").write_text("detector: [\n")
+    (d / "tracker.yaml").write_text("tracker:\n  low_score: 0.9\n")
     return d
 
 
@@ -42,6 +43,12 @@ CASES = [
     ("bad flag value", ["--threads", "many"], "invalid int value"),
     ("bad choice", ["--resize", "crop"], "invalid choice"),
     ("negative threads", ["--threads", "-2"], "detector.threads: must be >= 0"),
+    ("record into a missing folder", ["--model", "{ref}", "--source", "demo", "--record", "{bad}/no/dir/v.mp4"],
+     "does not exist"),
+    ("events into a missing folder", ["--model", "{ref}", "--source", "demo", "--events", "{bad}/no/e.jsonl"],
+     "cannot write events"),
+    ("bad tracker settings", ["--config", "{bad}/tracker.yaml"], "config error: tracker: need 0 <= low_score"),
+    ("detect every 0", ["--detect-every", "0"], "detector.every: must be >= 1"),
 ]
 
 
@@ -61,3 +68,11 @@ def test_auto_without_any_camera_names_the_alternatives(reference_path):
     result = _run("--model", str(reference_path), "--source", "auto")
     assert result.returncode == 2
     assert "no camera found" in result.stderr and "--source demo" in result.stderr and "--source PATH" in result.stderr
+
+
+def test_display_without_a_desktop(reference_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
+    result = subprocess.run([sys.executable, "-m", "pi_vision", "--model", str(reference_path), "--source", "demo",
+                             "--display", "--max-frames", "1"], cwd=REPO, env=dict(env, PYTHONPATH=str(REPO)),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "needs a desktop session" in result.stderr

@@ -1,0 +1,55 @@
+"""Where processed frames go besides the log: a window, a video file, an events file.
+
+A failing output (disk full, window gone) is logged and stopped; detection goes on.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import numpy as np
+
+from ..detections import Detections
+from ..sources import Frame
+
+log = logging.getLogger(__name__)
+
+
+class Output(Protocol):
+    name: str
+    # True: the output takes the annotated image, so the overlay must be drawn.
+    needs_image: bool
+
+    def write(self, frame: Frame, detections: Detections, image: np.ndarray | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Outputs:
+    def __init__(self, outputs: list[Output]):
+        self._outputs = list(outputs)
+
+    @property
+    def needs_image(self) -> bool:
+        return any(o.needs_image for o in self._outputs)
+
+    def write(self, frame: Frame, detections: Detections, image: np.ndarray | None) -> None:
+        for output in list(self._outputs):
+            try:
+                output.write(frame, detections, image)
+            except OSError as e:
+                log.error("%s output stopped: %s; detection goes on", output.name, e)
+                self._outputs.remove(output)
+                self._close(output)
+
+    def close(self) -> None:
+        for output in self._outputs:
+            self._close(output)
+        self._outputs = []
+
+    @staticmethod
+    def _close(output: Output) -> None:
+        try:
+            output.close()
+        except OSError as e:
+            log.error("%s output did not close cleanly: %s", output.name, e)

@@ -1,0 +1,127 @@
+import json
+import logging
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from pi_vision.detections import Detections
+from pi_vision.errors import UserError
+from pi_vision.outputs import Outputs
+from pi_vision.outputs import recorder as recorder_mod
+from pi_vision.outputs.display import Display
+from pi_vision.outputs.events import EventsWriter
+from pi_vision.outputs.recorder import Recorder
+from pi_vision.overlay import Overlay, track_colour
+from pi_vision.sources import Frame
+
+LABELS = ["person", "bicycle", "car"]
+
+
+def _frame(seq, w=640, h=480):
+    return Frame(seq, time.monotonic(), np.zeros((h, w, 3), np.uint8))
+
+
+def _dets(track_ids=(7,)):
+    n = len(track_ids)
+    boxes = np.tile([[0.25, 0.5, 0.5, 1.0]], (n, 1))
+    return Detections(boxes, np.full(n, 0.9), np.zeros(n, np.int32), np.array(track_ids))
+
+
+def test_events_are_pixel_boxes_one_line_per_frame_and_appended(tmp_path):
+    path = tmp_path / "events.jsonl"
+    for run in range(2):
+        writer = EventsWriter(str(path), LABELS)
+        writer.write(_frame(run), _dets())
+        writer.close()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["seq"] for line in lines] == [0, 1]  # the second run appended
+    obj = lines[0]["objects"][0]
+    assert obj == {"id": 7, "class": 0, "label": "person", "score": 0.9, "box": [160.0, 240.0, 320.0, 480.0]}
+    assert abs(lines[0]["time"] - time.time()) < 5
+
+
+def test_unwritable_outputs_fail_at_start(tmp_path):
+    with pytest.raises(UserError, match="cannot write events"):
+        EventsWriter(str(tmp_path / "missing" / "e.jsonl"), LABELS)
+    with pytest.raises(UserError, match="does not exist"):
+        Recorder(str(tmp_path / "missing" / "v.mp4"), 30)
+    with pytest.raises(UserError, match="use a .mp4"):
+        Recorder(str(tmp_path / "v.gif"), 30)
+
+
+def test_recording_is_a_readable_video_and_never_overwrites(tmp_path):
+    path = tmp_path / "out.mp4"
+    path.write_bytes(b"an earlier recording")
+    recorder = Recorder(str(path), fps=10)
+    for seq in range(12):
+        image = np.full((240, 320, 3), seq * 20, np.uint8)
+        recorder.write(_frame(seq, 320, 240), _dets(), image)
+    recorder.close()
+    assert path.read_bytes() == b"an earlier recording"
+    cap = cv2.VideoCapture(str(recorder.path))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12 and cap.get(cv2.CAP_PROP_FPS) == 10
+    assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (320, 240)
+
+
+def test_a_failing_output_is_stopped_and_the_others_go_on(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(recorder_mod, "MIN_FREE_BYTES", 2**62)  # the disk is "full"
+    events = EventsWriter(str(tmp_path / "e.jsonl"), LABELS)
+    outputs = Outputs([Recorder(str(tmp_path / "v.mp4"), 10), events])
+    image = np.zeros((48, 64, 3), np.uint8)
+    with caplog.at_level(logging.ERROR):
+        for seq in range(3):
+            outputs.write(_frame(seq, 64, 48), _dets(), image)
+    outputs.close()
+    assert "record output stopped" in caplog.text
+    assert len((tmp_path / "e.jsonl").read_text().splitlines()) == 3
+
+
+def test_display_needs_a_desktop(monkeypatch):
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(UserError, match="needs a desktop session"):
+        Display(threading.Event())
+
+
+def test_display_shows_frames_and_q_stops(monkeypatch):
+    pygame = pytest.importorskip("pygame")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    stop = threading.Event()
+    display = Display(stop)
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[:, :, 2] = 255  # red in BGR
+    display.write(_frame(0, 64, 48), _dets(), image)
+    assert pygame.display.get_surface().get_at((10, 10))[:3] == (255, 0, 0)
+    assert not stop.is_set()
+    pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_q))
+    display.write(_frame(1, 64, 48), _dets(), image)
+    assert stop.is_set()
+    display.close()
+
+
+@pytest.mark.parametrize("w, h", [(640, 480), (1920, 1080)])
+def test_overlay_draws_at_the_frame_resolution(w, h):
+    image = np.zeros((h, w, 3), np.uint8)
+    Overlay(LABELS).draw(image, _dets())
+    colour = np.array(track_colour(7), np.uint8)
+    # The box's right edge (x = 0.5 w) is drawn in the track's colour, below the label.
+    assert (image[int(0.9 * h), int(0.5 * w)] == colour).all()
+    assert (image[int(0.9 * h), int(0.4 * w)] == 0).all()  # inside stays untouched
+
+
+def test_trails_follow_tracks_and_are_dropped_with_them():
+    overlay = Overlay(LABELS)
+    image = np.zeros((100, 100, 3), np.uint8)
+    for _ in range(3):
+        overlay.draw(image, _dets((1, 2)))
+    assert set(overlay._trails) == {1, 2} and len(overlay._trails[1]) == 3
+    overlay.draw(image, _dets((2,)))
+    assert set(overlay._trails) == {2}
+
+
+def test_track_colours_are_stable_and_distinct():
+    colours = {track_colour(i) for i in range(1, 13)}
+    assert len(colours) == 12 and track_colour(5) == track_colour(5)
