@@ -39,18 +39,24 @@ def test_closed_only_after_the_last_frame_is_taken():
     assert slot.closed
 
 
+def _drain(slot: LatestFrameSlot, work_s: float = 0.0) -> list[int]:
+    """Consume until the stream ends, spending ``work_s`` per frame; the sequence numbers seen."""
+    seen = []
+    while not slot.closed:
+        frame = slot.get(timeout=0.1)
+        if frame is not None:
+            seen.append(frame.seq)
+            time.sleep(work_s)
+    return seen
+
+
 def test_fast_camera_slow_consumer_never_sees_a_frame_twice():
     """The capture thread never blocks; the consumer sees strictly increasing sequence numbers."""
     slot, stop = LatestFrameSlot(), threading.Event()
     camera = FakeCamera(np.zeros((4, 4, 3), np.uint8), fps=500, frames=400)
     capture = CaptureThread(camera, slot, stop)
     capture.start()
-    seen = []
-    while not slot.closed:
-        frame = slot.get(timeout=0.1)
-        if frame is not None:
-            seen.append(frame.seq)
-            time.sleep(0.01)  # a detector slower than the camera
+    seen = _drain(slot, work_s=0.01)  # a detector slower than the camera
     capture.join(timeout=2)
     assert seen == sorted(set(seen))
     assert slot.dropped > 0
@@ -64,11 +70,7 @@ def test_lossless_source_hands_over_every_frame():
     camera.live = False  # like a video file read as fast as the app goes
     capture = CaptureThread(camera, slot, stop)
     capture.start()
-    seen = []
-    while not slot.closed:
-        frame = slot.get(timeout=0.1)
-        if frame is not None:
-            seen.append(frame.seq)
+    seen = _drain(slot)
     capture.join(timeout=2)
     assert seen == list(range(100)) and slot.dropped == 0
 
