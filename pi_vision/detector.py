@@ -1,6 +1,7 @@
 """The detector interface and its TFLite implementation."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -79,8 +80,10 @@ def _anchor_spec_from_card(path: Path) -> AnchorSpec | None:
     anchors = data.get("anchors")
     if not anchors:
         return None
+    # Cards may describe more than the spec needs (e.g. boxes per cell); take the spec's fields.
+    fields = {f.name for f in dataclasses.fields(AnchorSpec)}
     try:
-        return AnchorSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in anchors.items()})
+        return AnchorSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in anchors.items() if k in fields})
     except TypeError as e:
         raise UserError(f"model error: {card.name}: bad anchors section ({e}); fix the model card")
 
@@ -113,7 +116,7 @@ class TFLiteDetector:
         self._input_index = detail["index"]
         self._preprocess = Preprocessor(
             InputSpec(shape[1], shape[2], np.dtype(detail["dtype"]), float(scale), int(zero_point)), config.resize)
-        self._layout = find_layout(self._interpreter, path, self.input_size, _anchor_spec_from_card(path))
+        self._layout = find_layout(self._interpreter, path, self.input_size, lambda: _anchor_spec_from_card(path))
         self.labels = load_labels(path, config.labels)
         self.score_threshold = config.score_threshold
         log.info("model %s: input %dx%d %s, outputs %s", self.name, shape[2], shape[1],

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -149,9 +150,14 @@ class RawSsdLayout:
                          classes[keep][chosen].astype(np.int32))
 
 
-def find_layout(interpreter, path: Path, input_size: tuple[int, int], anchor_spec: AnchorSpec | None):
-    """The layout of this model's outputs, or a one-line error saying it is not an SSD detector."""
-    layout = PostprocessLayout.find(interpreter, path) or RawSsdLayout.find(interpreter, path, input_size, anchor_spec)
+def find_layout(interpreter, path: Path, input_size: tuple[int, int],
+                anchor_spec: Callable[[], AnchorSpec | None] = lambda: None):
+    """The layout of this model's outputs, or a one-line error saying it is not an SSD detector.
+
+    ``anchor_spec`` is asked only for raw SSD outputs (the model card's anchor layout).
+    """
+    layout = (PostprocessLayout.find(interpreter, path)
+              or RawSsdLayout.find(interpreter, path, input_size, anchor_spec()))
     if layout is None:
         shapes = [list(map(int, d["shape"])) for d in interpreter.get_output_details()]
         raise UserError(f"model error: {path.name} is not an SSD detector (outputs {shapes}; expected the "

@@ -111,3 +111,11 @@ def test_truncated_and_non_detector_models(reference_path, data_dir, tmp_path):
     classifier = data_dir / "backbones" / "mobilenet_v1_0.25_128_quant.tflite"
     with pytest.raises(UserError, match="is not an SSD detector"):
         TFLiteDetector(DetectorConfig(model=str(classifier)))
+
+
+def test_model_card_anchors_only_matter_for_raw_outputs(reference_path, tmp_path):
+    """A post-process model ignores its card's anchor section, whatever it holds."""
+    model = tmp_path / "ref.tflite"
+    model.write_bytes(reference_path.read_bytes())
+    model.with_suffix(".yaml").write_text("anchors:\n  strides: [8]\n  boxes_per_cell: [4]\n  bogus: 1\n")
+    assert TFLiteDetector(DetectorConfig(model=str(model))).labels[0] == "person"
