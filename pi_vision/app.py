@@ -2,12 +2,14 @@
 with every stage timed by the monitor."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from typing import Callable
 
-from .config import Config, OutputConfig
+from .compare import Comparison, format_table
+from .config import Config, DetectorConfig, OutputConfig
 from .detections import Detections
 from .detector import Detector, create_detector
 from .monitor import Monitor
@@ -27,7 +29,8 @@ CAPTURE_JOIN_S = 1.0
 ResultHandler = Callable[[Frame, Detections], None]
 
 
-def build_outputs(config: OutputConfig, labels: list[str], fps: float, stop: threading.Event) -> list[Output]:
+def build_outputs(config: OutputConfig, labels: list[str], fps: float, stop: threading.Event,
+                  on_key: Callable[[str], None] | None = None) -> list[Output]:
     """Open the configured outputs now, so a bad path fails at start-up (exit 2)."""
     from .outputs.display import Display
     from .outputs.events import EventsWriter
@@ -39,16 +42,46 @@ def build_outputs(config: OutputConfig, labels: list[str], fps: float, stop: thr
     if config.record:
         outputs.append(Recorder(config.record, fps))
     if config.display:
-        outputs.append(Display(stop))
+        outputs.append(Display(stop, on_key=on_key))
     return outputs
 
 
-def _banner(detector: Detector, monitor: Monitor) -> str:
+def _create_detectors(config: DetectorConfig) -> list[Detector]:
+    models = config.compare or (config.model,)
+    return [create_detector(dataclasses.replace(config, model=model)) for model in models]
+
+
+class _Shown:
+    """Which variant is drawn, tracked and written in compare mode; v in the window cycles."""
+
+    def __init__(self, detectors: list[Detector], tracker: Tracker | None):
+        self.index = 0
+        self._detectors = detectors
+        self._tracker = tracker
+
+    @property
+    def detector(self) -> Detector:
+        return self._detectors[self.index]
+
+    def on_key(self, key: str) -> None:
+        if key == "v" and len(self._detectors) > 1:
+            self.index = (self.index + 1) % len(self._detectors)
+            if self._tracker is not None:
+                self._tracker.reset()  # another model's boxes: start the tracks afresh
+            log.info("showing %s", self.detector.name)
+
+
+def _banner(shown: _Shown, monitor: Monitor) -> list[str]:
     last = monitor.last_window
+    detector = shown.detector
     invoke = last.get("ms", {}).get("invoke", {}).get("p50")
     rate = f"{last['fps']:.1f} fps" if last else "-- fps"
-    return (f"{detector.name} | {detector.threads} threads | {rate} | invoke p50 "
-            f"{f'{invoke:.1f} ms' if invoke is not None else '--'}")
+    lines = [f"{detector.name} | {detector.threads} threads | {rate} | invoke p50 "
+             f"{f'{invoke:.1f} ms' if invoke is not None else '--'}"]
+    if last.get("variants"):
+        lines[0] = f"showing {detector.name} (v: next) | {rate}"
+        lines += format_table(last["variants"])
+    return lines
 
 
 def run(config: Config, stop: threading.Event | None = None, on_result: ResultHandler | None = None,
@@ -61,27 +94,37 @@ def run(config: Config, stop: threading.Event | None = None, on_result: ResultHa
     the configured ones.
     """
     stop = stop or threading.Event()
-    detector = detector or create_detector(config.detector)
+    detectors = [detector] if detector is not None else _create_detectors(config.detector)
     tracker = Tracker(config.tracker) if config.tracker.enabled else None
-    if tracker is not None:
+    for d in detectors:
         # The tracker's second matching stage needs the low-score detections too.
-        detector.score_threshold = min(config.detector.score_threshold, config.tracker.low_score)
-    source = source or open_source(config.source, detector.input_size)
-    outputs = Outputs([])
+        d.score_threshold = (min(config.detector.score_threshold, config.tracker.low_score) if tracker
+                             else config.detector.score_threshold)
+    comparison = Comparison(detectors, config.detector.score_threshold) if len(detectors) > 1 else None
+    shown = _Shown(detectors, tracker)
+    source = source or open_source(config.source, detectors[0].input_size)
     try:
-        outputs = Outputs(build_outputs(config.output, detector.labels, source.fps or config.source.fps, stop)
-                          + list(extra_outputs))
+        outputs = Outputs(build_outputs(config.output, detectors[0].labels, source.fps or config.source.fps, stop,
+                                        on_key=shown.on_key) + list(extra_outputs))
     except BaseException:
         source.close()
         raise
-    overlay = Overlay(detector.labels) if outputs.needs_image else None
+    overlay = Overlay(detectors[0].labels) if outputs.needs_image else None
     slot = LatestFrameSlot()
-    capture = CaptureThread(source, slot, stop, fit=detector.fit)
+    # One model: resize on the capture thread. Compare mode: each variant fits its own size.
+    capture = CaptureThread(source, slot, stop, fit=detectors[0].fit if comparison is None else None)
     monitor = Monitor(config.monitor.log_interval, context={
-        "model": detector.name, "threads": detector.threads, "source": source.name,
-        "runtime": getattr(detector, "runtime", None),
-        "xnnpack": bool(getattr(detector, "xnnpack_partitions", 0)),
+        "model": ", ".join(d.name for d in detectors), "threads": detectors[0].threads, "source": source.name,
+        "runtime": getattr(detectors[0], "runtime", None),
+        "xnnpack": all(getattr(d, "xnnpack_partitions", 0) for d in detectors),
         "detect_every": config.detector.every, "tracking": tracker is not None})
+
+    def extra(whole_run: bool = False) -> dict:
+        fields = _track_stats(tracker, summary=whole_run)
+        if comparison is not None:
+            fields["variants"] = comparison.table(whole_run=whole_run)
+        return fields
+
     limits = config.run
     capture.start()
     start = time.monotonic()
@@ -96,7 +139,7 @@ def run(config: Config, stop: threading.Event | None = None, on_result: ResultHa
             if frame is None:
                 if slot.closed:
                     break
-                monitor.tick(slot.captured, slot.dropped, _track_stats(tracker))
+                monitor.tick(slot.captured, slot.dropped, extra)
                 continue
             timings = {"capture_wait": waited}
             # Camera frames since the last processed one (drops included): the tracker's
@@ -104,8 +147,10 @@ def run(config: Config, stop: threading.Event | None = None, on_result: ResultHa
             elapsed = frame.seq - last_seq if last_seq >= 0 else 1
             last_seq = frame.seq
             run_detector = processed % config.detector.every == 0
-            if run_detector:
-                detections = detector.detect(frame.model_input, timings)
+            if run_detector and comparison is not None:
+                detections = comparison.detect_all(frame.image, timings)[shown.index]
+            elif run_detector:
+                detections = shown.detector.detect(frame.model_input, timings)
                 # The resize ran on the capture thread; it is still part of preprocessing.
                 timings["preprocess"] += frame.fit_s
             if tracker is not None:
@@ -114,7 +159,8 @@ def run(config: Config, stop: threading.Event | None = None, on_result: ResultHa
                 timings["track"] = time.perf_counter() - t1
             if overlay is not None:
                 t1 = time.perf_counter()
-                overlay.draw(frame.image, detections, _banner(detector, monitor))
+                overlay.labels = shown.detector.labels
+                overlay.draw(frame.image, detections, _banner(shown, monitor))
                 timings["draw"] = time.perf_counter() - t1
             t1 = time.perf_counter()
             outputs.write(frame, detections, frame.image)
@@ -123,7 +169,7 @@ def run(config: Config, stop: threading.Event | None = None, on_result: ResultHa
             timings["output"] = time.perf_counter() - t1
             monitor.record(timings, time.monotonic() - frame.t_capture)
             processed += 1
-            monitor.tick(slot.captured, slot.dropped, _track_stats(tracker))
+            monitor.tick(slot.captured, slot.dropped, extra)
             if limits.max_frames and processed >= limits.max_frames:
                 break
             if limits.duration and time.monotonic() - start >= limits.duration:
@@ -136,8 +182,8 @@ def run(config: Config, stop: threading.Event | None = None, on_result: ResultHa
             # A read stuck in the driver; the process exit releases the device.
             log.warning("capture thread still blocked in %s after %.1f s; exiting without waiting",
                         source.name, CAPTURE_JOIN_S)
-    return monitor.summary(slot.captured, slot.dropped,
-                           extra={"reconnects": capture.reconnects, **_track_stats(tracker, summary=True)})
+    return monitor.summary(slot.captured, slot.dropped, extra={"reconnects": capture.reconnects,
+                                                               **extra(whole_run=True)})
 
 
 def _track_stats(tracker: Tracker | None, summary: bool = False) -> dict:

@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 _OVERRIDES = {
     "model": "detector.model", "threads": "detector.threads", "score_threshold": "detector.score_threshold",
     "resize": "detector.resize", "labels": "detector.labels", "detect_every": "detector.every",
+    "compare": "detector.compare",
     "no_track": "tracker.enabled", "display": "output.display", "record": "output.record", "events": "output.events",
     "source": "source.spec", "width": "source.width", "height": "source.height", "fps": "source.fps",
     "realtime": "source.realtime", "loop": "source.loop",
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--score-threshold", type=float, help="minimum detection score (0..1)")
     g.add_argument("--resize", choices=["stretch", "letterbox"], help="how frames are fitted to the model input")
     g.add_argument("--labels", help="labels file (default: packed in the model or <model>.labels.txt)")
+    g.add_argument("--compare", metavar="M1,M2,...",
+                   help="run these models side by side on every frame and log a comparison table")
     g.add_argument("--detect-every", type=int, metavar="K",
                    help="run the network on every Kth frame; the tracker predicts in between")
     g = p.add_argument_group("tracking and outputs")

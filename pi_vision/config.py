@@ -44,6 +44,9 @@ class DetectorConfig:
     labels: str = ""
     # Run the network on every Nth processed frame; the tracker predicts in between.
     every: int = 1
+    # Compare mode: these models (names or paths) all run on every frame; the first is
+    # shown and tracked (v switches in the window). Empty: just ``model``.
+    compare: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ _RULES = {
     "detector.threads": (lambda v: v >= 0, ">= 0 (0 = all cores)"),
     "detector.score_threshold": (lambda v: 0.0 <= v <= 1.0, "in 0..1"),
     "detector.every": (lambda v: v >= 1, ">= 1"),
+    "detector.compare": (lambda v: len(v) != 1, "two or more models"),
     "monitor.log_interval": (lambda v: v > 0, "> 0"),
     "run.max_frames": (lambda v: v >= 0, ">= 0"),
     "run.duration": (lambda v: v >= 0, ">= 0"),
@@ -91,8 +95,23 @@ _RULES = {
 
 
 def _coerce(path: str, value: Any, kind: Any) -> Any:
-    """Check ``value`` against the annotation ``kind``; ints are accepted where floats are."""
+    """Check ``value`` against the annotation ``kind`` and the key's range rule."""
+    value = _check_type(path, value, kind)
+    if path in _RULES and not _RULES[path][0](value):
+        raise UserError(f"config error: {path}: must be {_RULES[path][1]}, got {value!r}")
+    return value
+
+
+def _check_type(path: str, value: Any, kind: Any) -> Any:
+    """``value`` as the annotation ``kind`` wants it; ints are accepted where floats are."""
     origin = typing.get_origin(kind)
+    if origin is tuple:  # tuple[str, ...]: a YAML list, or one comma-separated string from the CLI
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"config error: {path}: expected a list, got {value!r}")
+        item = typing.get_args(kind)[0]
+        return tuple(_coerce(f"{path}[{i}]", v, item) for i, v in enumerate(value))
     if origin is Literal:
         if value not in typing.get_args(kind):
             choices = ", ".join(map(str, typing.get_args(kind)))
@@ -114,8 +133,6 @@ def _coerce(path: str, value: Any, kind: Any) -> Any:
             value = str(value)  # a camera index written as a bare number in YAML
         if not isinstance(value, str):
             raise UserError(f"config error: {path}: expected a string, got {value!r}")
-    if path in _RULES and not _RULES[path][0](value):
-        raise UserError(f"config error: {path}: must be {_RULES[path][1]}, got {value!r}")
     return value
 
 

@@ -49,3 +49,25 @@ class LogHistogram:
         out = {f"p{q}": round(self.percentile_s(q) * 1000.0, 2) for q in PERCENTILES}
         out["max"] = round(self.max_s * 1000.0, 2)
         return out
+
+
+class StageStats:
+    """Seconds per named stage: exact over the current window, histograms over the run."""
+
+    def __init__(self):
+        self._window: dict[str, list[float]] = {}
+        self._run: dict[str, LogHistogram] = {}
+
+    def add(self, stage: str, seconds: float) -> None:
+        self._window.setdefault(stage, []).append(seconds)
+        self._run.setdefault(stage, LogHistogram()).add(seconds)
+
+    def window_ms(self, reset: bool = True) -> dict[str, dict[str, float]]:
+        """p50/p95/p99/max per stage since the last reset."""
+        out = {stage: summarize_ms(v) for stage, v in self._window.items() if v}
+        if reset:
+            self._window = {stage: [] for stage in self._window}
+        return out
+
+    def run_ms(self) -> dict[str, dict[str, float]]:
+        return {stage: h.summary_ms() for stage, h in self._run.items()}

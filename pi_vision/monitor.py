@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Callable
 
-from .latency_stats import LogHistogram, summarize_ms
+from .compare import format_table
+from .latency_stats import StageStats
 from .system_stats import SystemStats
 
 log = logging.getLogger(__name__)
@@ -27,8 +29,7 @@ class Monitor:
         self.context = context or {}
         self._clock = clock
         self._system = system_stats or SystemStats()
-        self._window: dict[str, list[float]] = {}
-        self._run: dict[str, LogHistogram] = {}
+        self._stages = StageStats()
         self._start = self._window_start = clock()
         self._frames = self._window_frames = 0
         self._window_captured = self._window_dropped = 0
@@ -38,16 +39,21 @@ class Monitor:
         """One processed frame: seconds per stage and from capture to result."""
         self._frames += 1
         self._window_frames += 1
-        for stage, seconds in (*timings.items(), (FRAME_AGE, frame_age)):
-            self._window.setdefault(stage, []).append(seconds)
-            self._run.setdefault(stage, LogHistogram()).add(seconds)
+        for stage, seconds in timings.items():
+            self._stages.add(stage, seconds)
+        self._stages.add(FRAME_AGE, frame_age)
 
-    def tick(self, captured: int, dropped: int, extra: dict | None = None) -> dict | None:
-        """Log a stats line if an interval has passed; ``captured``/``dropped`` are run totals."""
+    def tick(self, captured: int, dropped: int, extra: Callable[[], dict] | dict | None = None) -> dict | None:
+        """Log a stats line if an interval has passed; ``captured``/``dropped`` are run totals.
+
+        ``extra`` adds fields; a callable is only called when a line is logged.
+        """
         now = self._clock()
         elapsed = now - self._window_start
         if elapsed < self.log_interval:
             return None
+        if callable(extra):
+            extra = extra()
         data = {
             "event": "stats",
             "uptime_s": round(now - self._start, 1),
@@ -55,12 +61,11 @@ class Monitor:
             "fps": round(self._window_frames / elapsed, 2),
             "camera_fps": round((captured - self._window_captured) / elapsed, 2),
             "dropped": dropped - self._window_dropped,
-            "ms": {stage: summarize_ms(v) for stage, v in self._window.items() if v},
+            "ms": self._stages.window_ms(),
             **(extra or {}),
             **self._system.sample(),
         }
         log.info(format_text(data), extra={"event_data": data})
-        self._window = {stage: [] for stage in self._window}
         self._window_start, self._window_frames = now, 0
         self._window_captured, self._window_dropped = captured, dropped
         self.last_window = data
@@ -78,7 +83,7 @@ class Monitor:
             "camera_fps": round(captured / elapsed, 2),
             "captured": captured,
             "dropped": dropped,
-            "ms": {stage: h.summary_ms() for stage, h in self._run.items()},
+            "ms": self._stages.run_ms(),
             **(extra or {}),
             **self._system.sample(),
         }
@@ -107,4 +112,7 @@ def format_text(data: dict) -> str:
         machine.append("THROTTLED: " + ",".join(data["throttled"]))
     if machine:
         parts.append(" ".join(machine))
-    return " | ".join(parts)
+    line = " | ".join(parts)
+    if data.get("variants"):
+        line += "\n" + "\n".join("  " + row for row in format_table(data["variants"]))
+    return line

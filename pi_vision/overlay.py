@@ -28,9 +28,10 @@ class Overlay:
         self.labels = labels
         self._trails: dict[int, deque] = {}
 
-    def draw(self, image: np.ndarray, detections: Detections, banner: str = "") -> np.ndarray:
+    def draw(self, image: np.ndarray, detections: Detections, banner: list[str] = ()) -> np.ndarray:
+        """Boxes, labels and trails, then ``banner`` lines top-left."""
         h, w = image.shape[:2]
-        scale = max(0.4, min(w, h) / 900)  # text readable from 480p to 4K
+        scale = max(0.35, min(w, h) / 1200)  # text readable from 480p to 4K
         thickness = max(1, round(scale * 2))
         boxes = detections.boxes_in_pixels(w, h).round().astype(np.int32)
         self._update_trails(detections, boxes)
@@ -46,8 +47,9 @@ class Overlay:
                 text += f" #{track_id}"
             text += f" {score:.2f}"
             self._label(image, text, (x1, y1), colour, scale)
-        if banner:
-            self._label(image, banner, (0, 0), (40, 40, 40), scale, below=True, text_colour=(255, 255, 255))
+        y = 0
+        for line in banner:
+            y += self._label(image, line, (0, y), (40, 40, 40), scale, below=True, text_colour=(255, 255, 255))
         return image
 
     def _update_trails(self, detections: Detections, boxes: np.ndarray) -> None:
@@ -61,9 +63,11 @@ class Overlay:
             del self._trails[gone]
 
     @staticmethod
-    def _label(image, text, corner, colour, scale, below=False, text_colour=(0, 0, 0)) -> None:
+    def _label(image, text, corner, colour, scale, below=False, text_colour=(0, 0, 0)) -> int:
+        """A filled text box above ``corner`` (below it if ``below`` or no room); returns its height."""
         (tw, th), base = cv2.getTextSize(text, _FONT, scale, 1)
         x, y = corner
         top = y if below or y - th - base < 0 else y - th - base
         cv2.rectangle(image, (x, top), (x + tw + 4, top + th + base), colour, cv2.FILLED)
         cv2.putText(image, text, (x + 2, top + th), _FONT, scale, text_colour, 1, cv2.LINE_AA)
+        return th + base

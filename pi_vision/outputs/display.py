@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from typing import Callable
 
 import numpy as np
 
@@ -15,12 +16,12 @@ log = logging.getLogger(__name__)
 
 
 class Display:
-    """Closing the window or pressing q / Esc sets ``stop``."""
+    """Closing the window or pressing q / Esc sets ``stop``; other keys go to ``on_key``."""
 
     name = "display"
     needs_image = True
 
-    def __init__(self, stop: threading.Event, title: str = "pi_vision"):
+    def __init__(self, stop: threading.Event, title: str = "pi_vision", on_key: Callable[[str], None] | None = None):
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("SDL_VIDEODRIVER")):
             raise UserError("output error: --display needs a desktop session (no DISPLAY or WAYLAND_DISPLAY is "
                             "set); run headless, or use --record FILE to see the annotated video")
@@ -35,6 +36,7 @@ class Display:
             raise UserError(f"output error: cannot open a window ({e}); run headless or check the desktop session")
         self._pygame = pygame
         self._stop = stop
+        self._on_key = on_key
         self._title = title
         self._screen = None
 
@@ -58,6 +60,8 @@ class Display:
             if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and event.key in (pygame.K_q, pygame.K_ESCAPE)):
                 log.info("display closed; stopping")
                 self._stop.set()
+            elif event.type == pygame.KEYDOWN and self._on_key is not None and event.unicode:
+                self._on_key(event.unicode)
 
     def close(self) -> None:
         self._pygame.display.quit()

@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from pi_vision.agreement import map50
+from pi_vision.detections import Detections
+
+
+def _d(boxes, classes, scores=None):
+    boxes = np.array(boxes, np.float32).reshape(-1, 4)
+    scores = np.ones(len(boxes)) if scores is None else np.array(scores)
+    return Detections(boxes, scores, np.array(classes, np.int32))
+
+
+A = [0.1, 0.1, 0.3, 0.3]
+B = [0.5, 0.5, 0.8, 0.9]
+A_SHIFTED_A_BIT = [0.12, 0.11, 0.32, 0.31]  # IoU ~0.7
+A_SHIFTED_A_LOT = [0.2, 0.2, 0.4, 0.4]  # IoU ~0.14
+
+
+@pytest.mark.parametrize("pred, truth, expected", [
+    ([_d([A, B], [0, 1])], [_d([A, B], [0, 1])], 1.0),
+    ([_d([A_SHIFTED_A_BIT], [0])], [_d([A], [0])], 1.0),
+    ([_d([A_SHIFTED_A_LOT], [0])], [_d([A], [0])], 0.0),
+    ([_d([A], [1])], [_d([A], [0])], 0.0),  # right place, wrong class
+    ([_d([], [])], [_d([A], [0])], 0.0),
+    ([_d([A], [0]), _d([], [])], [_d([A], [0]), _d([A], [0])], 0.5),  # found one of two
+    # class 0 perfect, class 1 missed: the mean over the truth's classes
+    ([_d([A], [0])], [_d([A, B], [0, 1])], 0.5),
+    # a false positive ranked above the hit halves precision at full recall
+    ([_d([B, A], [0, 0], [0.9, 0.8])], [_d([A], [0])], 0.5),
+    # ranked below the hit it costs nothing
+    ([_d([A, B], [0, 0], [0.9, 0.8])], [_d([A], [0])], 1.0),
+])
+def test_map50(pred, truth, expected):
+    assert map50(pred, truth) == pytest.approx(expected, abs=0.011)
+
+
+def test_duplicates_count_once():
+    assert map50([_d([A, A], [0, 0], [0.9, 0.8])], [_d([A], [0])]) == pytest.approx(1.0, abs=0.011)
+    assert map50([_d([A, A], [0, 0], [0.9, 0.8])], [_d([A, A], [0, 0])]) == pytest.approx(1.0, abs=0.011)
+
+
+def test_nothing_to_agree_on_is_nan():
+    assert np.isnan(map50([_d([A], [0])], [_d([], [])]))
