@@ -15,6 +15,7 @@ from .config import DetectorConfig
 from .detections import Detections
 from .errors import UserError
 from .labels import load_labels
+from .model_cost import graph_cost
 from .output_layouts import find_layout
 from .paths import MODELS_DIR
 from .preprocess import InputSpec, ModelInput, Preprocessor
@@ -119,8 +120,10 @@ class TFLiteDetector:
         self._layout = find_layout(self._interpreter, path, self.input_size, lambda: _anchor_spec_from_card(path))
         self.labels = load_labels(path, config.labels)
         self.score_threshold = config.score_threshold
-        log.info("model %s: input %dx%d %s, outputs %s", self.name, shape[2], shape[1],
-                 np.dtype(detail["dtype"]).name, self._layout.name)
+        self.cost = graph_cost(self._interpreter)
+        log.info("model %s: input %dx%d %s, outputs %s, %.0f M mult-adds, %.2f M params", self.name, shape[2],
+                 shape[1], np.dtype(detail["dtype"]).name, self._layout.name, self.cost.mult_adds / 1e6,
+                 self.cost.params / 1e6)
 
     def fit(self, image_bgr: np.ndarray) -> ModelInput:
         return self._preprocess.fit(image_bgr)
