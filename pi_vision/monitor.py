@@ -85,7 +85,7 @@ class Monitor:
             "dropped": dropped,
             "ms": self._stages.run_ms(),
             **(extra or {}),
-            **self._system.sample(),
+            **self._system.sample(whole_run=True),
         }
         log.info(format_text(data), extra={"event_data": data})
         return data

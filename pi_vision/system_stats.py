@@ -52,19 +52,22 @@ class SystemStats:
     def __init__(self):
         self._thermal = _cpu_thermal_zone()
         self._vcgencmd = shutil.which("vcgencmd")
-        self._last_stat = _read_proc_stat()
-        self._last_times = (time.monotonic(), sum(os.times()[:2]))
+        self._start_stat = self._last_stat = _read_proc_stat()
+        self._start_times = self._last_times = (time.monotonic(), sum(os.times()[:2]))
 
-    def sample(self) -> dict:
+    def sample(self, whole_run: bool = False) -> dict:
+        """Figures since the previous sample, or since start with ``whole_run``."""
         out: dict = {}
         stat = _read_proc_stat()
-        if stat and self._last_stat and stat[1] > self._last_stat[1]:
-            out["cpu_percent"] = round(100.0 * (stat[0] - self._last_stat[0]) / (stat[1] - self._last_stat[1]), 1)
+        before = self._start_stat if whole_run else self._last_stat
+        if stat and before and stat[1] > before[1]:
+            out["cpu_percent"] = round(100.0 * (stat[0] - before[0]) / (stat[1] - before[1]), 1)
         self._last_stat = stat
         now, cpu = time.monotonic(), sum(os.times()[:2])
-        if now > self._last_times[0]:
+        then, cpu_then = self._start_times if whole_run else self._last_times
+        if now > then:
             # Percent of one core, as top shows it: 200 = two cores busy.
-            out["process_cpu_percent"] = round(100.0 * (cpu - self._last_times[1]) / (now - self._last_times[0]), 1)
+            out["process_cpu_percent"] = round(100.0 * (cpu - cpu_then) / (now - then), 1)
         self._last_times = (now, cpu)
         if self._thermal is not None:
             try:

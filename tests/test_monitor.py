@@ -1,5 +1,6 @@
 import json
 import logging
+import time
 
 import numpy as np
 import pytest
@@ -43,7 +44,7 @@ class _Clock:
 
 
 class _NoSystem:
-    def sample(self):
+    def sample(self, whole_run=False):
         return {}
 
 
@@ -88,3 +89,16 @@ def test_json_lines_format(capsys):
 ])
 def test_throttle_flags(value, flags):
     assert decode_throttled(value) == flags
+
+
+def test_process_cpu_over_the_run_and_since_the_last_sample():
+    from pi_vision.system_stats import SystemStats
+
+    stats = SystemStats()
+    end = time.process_time() + 0.3
+    while time.process_time() < end:  # one busy core
+        pass
+    assert stats.sample()["process_cpu_percent"] > 50
+    time.sleep(0.3)  # idle
+    assert stats.sample()["process_cpu_percent"] < 30
+    assert 25 < stats.sample(whole_run=True)["process_cpu_percent"] < 90
