@@ -114,6 +114,7 @@ class TFLiteDetector:
                             f"uint8, int8 or float32")
         scale, zero_point = detail["quantization"]
         self.input_size = (shape[1], shape[2])
+        self.input_dtype = np.dtype(detail["dtype"])
         self._input_index = detail["index"]
         self._preprocess = Preprocessor(
             InputSpec(shape[1], shape[2], np.dtype(detail["dtype"]), float(scale), int(zero_point)), config.resize)
