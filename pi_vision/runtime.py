@@ -63,6 +63,10 @@ def load_interpreter(path: Path, threads: int = 0) -> LoadedInterpreter:
     partitions = _count_delegate_partitions(interpreter)
     log.info("runtime %s, %d threads, XNNPACK %s", name, threads,
              f"applied ({partitions} partition{'s' * (partitions != 1)})" if partitions else "not applied")
+    if not partitions:
+        # Old runtimes (tflite-runtime 2.14) leave quantized models on the slow reference kernels.
+        log.warning("XNNPACK is not applied with %s: inference runs on the slower reference kernels; "
+                    "pip install ai-edge-litert", name)
     return LoadedInterpreter(interpreter, name, threads, partitions)
 
 

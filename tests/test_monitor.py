@@ -96,9 +96,11 @@ def test_process_cpu_over_the_run_and_since_the_last_sample():
 
     stats = SystemStats()
     end = time.process_time() + 0.3
-    while time.process_time() < end:  # one busy core
+    while time.process_time() < end:  # one busy core (less of it on a loaded machine)
         pass
-    assert stats.sample()["process_cpu_percent"] > 50
+    busy = stats.sample()["process_cpu_percent"]
     time.sleep(0.3)  # idle
-    assert stats.sample()["process_cpu_percent"] < 30
-    assert 25 < stats.sample(whole_run=True)["process_cpu_percent"] < 90
+    idle = stats.sample()["process_cpu_percent"]
+    whole = stats.sample(whole_run=True)["process_cpu_percent"]
+    assert busy > 20 and idle < 10
+    assert idle < whole < busy
