@@ -1,0 +1,109 @@
+"""Initialise the MobileNet v1 backbone from the ImageNet .tflite files.
+
+The quantized files hold uint8 weights with BN already folded into int32 conv biases; we
+dequantize both and load them as conv kernel + (identity BN whose shift is the bias).
+Layers are matched by order: the files are the plain TF-slim graph, so their first 27
+convolutions are conv0 and the 13 depthwise/pointwise pairs.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import keras
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+from pi_vision.paths import shared_data_dir
+from pi_vision.training.model_spec import MOBILENET_V1_BLOCKS
+
+log = logging.getLogger(__name__)
+
+# The ImageNet file to start each alpha from.
+BACKBONE_FILES = {
+    0.25: "mobilenet_v1_0.25_128_quant.tflite",
+    0.5: "mobilenet_v1_0.5_160_quant.tflite",
+    0.75: "mobilenet_v1_0.75_192_quant.tflite",
+    1.0: "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite",
+}
+CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
+
+
+def backbone_file(alpha: float) -> Path:
+    if alpha not in BACKBONE_FILES:
+        raise ValueError(f"no ImageNet backbone for alpha {alpha}; have {sorted(BACKBONE_FILES)}")
+    return shared_data_dir() / "backbones" / BACKBONE_FILES[alpha]
+
+
+def _dequantized(interpreter: Interpreter, detail: dict) -> np.ndarray:
+    values = interpreter.get_tensor(detail["index"]).astype(np.float32)
+    q = detail["quantization_parameters"]
+    scales, zeros = q["scales"], q["zero_points"]
+    if len(scales) == 0:
+        return values
+    shape = [1] * values.ndim
+    if len(scales) > 1:  # per-channel
+        shape[q["quantized_dimension"]] = -1
+    return (values - zeros.reshape(shape)) * scales.reshape(shape)
+
+
+def read_convolutions(path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(op name, kernel, bias) of every convolution in graph order, as float32 in TFLite layout."""
+    # Without the default delegate the graph keeps its original ops (XNNPACK would hide them).
+    interpreter = Interpreter(str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter.allocate_tensors()
+    details = {d["index"]: d for d in interpreter.get_tensor_details()}
+    convs = []
+    for op in interpreter._get_ops_details():
+        if op["op_name"] in CONV_OPS:
+            _, kernel_idx, bias_idx = op["inputs"][:3]
+            convs.append((op["op_name"], _dequantized(interpreter, details[kernel_idx]),
+                          _dequantized(interpreter, details[bias_idx])))
+    return convs
+
+
+def _load_conv(model: keras.Model, name: str, op: str, kernel: np.ndarray, bias: np.ndarray) -> None:
+    layer = model.get_layer(name)
+    if op == "CONV_2D":
+        kernel = kernel.transpose(1, 2, 3, 0)         # [out, kh, kw, in] -> [kh, kw, in, out]
+    else:
+        kernel = kernel[0][..., None]                  # [1, kh, kw, c] -> [kh, kw, c, 1]
+    if tuple(layer.kernel.shape) != kernel.shape:
+        raise ValueError(f"{name}: file kernel {kernel.shape} vs model {tuple(layer.kernel.shape)}")
+    layer.kernel.assign(kernel)
+    bn = model.get_layer(name + "_bn")
+    # Identity BN plus the folded bias: (x - 0) / sqrt(var + eps) * 1 + bias with var + eps = 1.
+    bn.gamma.assign(np.ones_like(bias))
+    bn.beta.assign(bias)
+    bn.moving_mean.assign(np.zeros_like(bias))
+    bn.moving_variance.assign(np.full_like(bias, 1.0 - bn.epsilon))
+
+
+def backbone_layer_names() -> list[str]:
+    names = ["conv0"]
+    for i in range(1, len(MOBILENET_V1_BLOCKS) + 1):
+        names += [f"block{i}_dw", f"block{i}_pw"]
+    return names
+
+
+def load_backbone(model: keras.Model, path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Load the 27 backbone convolutions of ``path`` into ``model``; returns the remaining
+    convolutions of the file (the classifier's logits layer, if it has one)."""
+    convs = read_convolutions(path)
+    names = backbone_layer_names()
+    if len(convs) < len(names):
+        raise ValueError(f"{path} has {len(convs)} convolutions, a MobileNet v1 needs {len(names)}")
+    for name, (op, kernel, bias) in zip(names, convs):
+        _load_conv(model, name, op, kernel, bias)
+    log.info("backbone initialised from %s", path.name)
+    return convs[len(names):]
+
+
+def load_classifier(model: keras.Model, path: Path) -> None:
+    """Load a whole ImageNet classifier (backbone plus logits) into ``mobilenet_v1_classifier``."""
+    rest = load_backbone(model, path)
+    if not rest:
+        raise ValueError(f"{path} has no classifier layer")
+    _, kernel, bias = rest[0]
+    model.get_layer("logits").kernel.assign(kernel.transpose(1, 2, 3, 0))
+    model.get_layer("logits").bias.assign(bias)

@@ -1,0 +1,1 @@
+"""Readers that turn labelled and unlabelled sources into a list of ``Sample``s."""

@@ -1,0 +1,130 @@
+"""From a training run to shipped files: .tflite per input size and precision, plus model cards."""
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from pi_vision.training import checkpoint
+from pi_vision.training.classes import COCO80_NAMES
+from pi_vision.training.complexity import count
+from pi_vision.training.convert import PostProcessConfig, convert, inference_model
+from pi_vision.training.data.images import list_images
+from pi_vision.training.data.sample import load_rgb
+from pi_vision.training.evaluate import EvalResult, evaluate_model
+from pi_vision.training.model_spec import SSDConfig
+from pi_vision.training.model_card import anchor_section, write_model_card
+from pi_vision.training.teacher import TeacherConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalSet:
+    name: str
+    annotations: Path
+    images: Path
+
+
+def calibration_images(data_dir: Path, count_: int = 200, seed: int = 0) -> list[Path]:
+    """Real photos and frames for int8 calibration, never from the evaluation set."""
+    pool = list_images(data_dir / "unlabeled" / "bsds500") + list_images(data_dir / "unlabeled" / "cats_dogs") + \
+        list_images(data_dir / "pedestrians" / "images")
+    random.Random(seed).shuffle(pool)
+    return pool[:count_]
+
+
+def model_name(alpha: float, size: int, prefix: str = "ssd_mbv1") -> str:
+    return f"{prefix}_{alpha:g}_{size}"
+
+
+def export_run(run_dir: Path, out_dir: Path, sizes: list[int], precisions: list[str], data_dir: Path,
+               eval_set: EvalSet | None, checkpoint_path: Path | None = None, prefix: str = "ssd_mbv1",
+               post: PostProcessConfig = PostProcessConfig(), calibration_count: int = 200) -> list[Path]:
+    """Convert a run's checkpoint at each size/precision; precisions are 'int8' and/or 'float'."""
+    ckpt = checkpoint_path or checkpoint.latest(run_dir / "checkpoints")
+    if ckpt is None:
+        raise FileNotFoundError(f"no checkpoint in {run_dir / 'checkpoints'}")
+    state = json.loads((ckpt / checkpoint.STATE).read_text())
+    config = state["config"]
+    labels = config["class_names"]
+    ssd = SSDConfig(config["alpha"], len(labels))
+    calibration = calibration_images(data_dir, calibration_count)
+    written = []
+    for size in sizes:
+        model = inference_model(ssd, size, weights=ckpt / checkpoint.WEIGHTS)
+        complexity = count(model)
+        for precision in precisions:
+            name = model_name(ssd.alpha, size, prefix) + ("" if precision == "int8" else "_float")
+            path = out_dir / f"{name}.tflite"
+            images = (lambda: (load_rgb(p) for p in calibration)) if precision == "int8" else None
+            convert(model, ssd, size, path, labels, images, post)
+            result = evaluate_model(path, eval_set.annotations, eval_set.images) if eval_set else None
+            card = _card(name, path, ssd, size, precision, complexity, labels, config, state["step"], ckpt,
+                         post, eval_set, result, len(calibration))
+            write_model_card(out_dir / f"{name}.yaml", card)
+            if result:
+                log.info("%s: mAP %.3f mAP@.5 %.3f invoke %.1f ms", name, result.map, result.map50, result.mean_invoke_ms)
+            written.append(path)
+    return written
+
+
+def _teacher_description(min_score) -> str:
+    t = TeacherConfig()
+    return (f"dense outputs of the reference on the full image + {t.tile_grid}x{t.tile_grid} tiles, every (box, class) "
+            f"with score >= {min_score} as a soft target, per-class NMS {t.nms_iou}, top {t.max_boxes} per image")
+
+
+def _card(name, path, ssd, size, precision, complexity, labels, config, step, ckpt, post, eval_set,
+          result: EvalResult | None, calibration_count: int) -> dict:
+    coco = list(labels) == list(COCO80_NAMES)
+    data = config.get("data") or {}
+    card = {
+        "name": name,
+        "file": path.name,
+        "architecture": "MobileNet v1 backbone + SSDLite head (depthwise-separable predictors)",
+        "alpha": ssd.alpha,
+        "input": {"shape": [1, size, size, 3], "dtype": "uint8" if precision == "int8" else "float32",
+                  "color": "RGB", "float_range": "[-1, 1] (pixel / 127.5 - 1)"},
+        "precision": f"int8 (full integer, calibrated on {calibration_count} real photos/frames)" if precision == "int8" else "float32",
+        "mult_adds": complexity.mult_adds,
+        "params": complexity.params,
+        "file_size_bytes": path.stat().st_size,
+        "outputs": {"op": "TFLite_Detection_PostProcess", "max_detections": post.max_detections,
+                    "score_threshold": post.score_threshold, "iou_threshold": post.iou_threshold,
+                    "boxes": "[1, N, 4] ymin, xmin, ymax, xmax normalised", "classes": "[1, N]", "scores": "[1, N]",
+                    "count": "[1]"},
+        "classes": {
+            "numbering": ("80 contiguous COCO classes in category-id order; output class k = line k of the "
+                          "packed labelmap.txt" if coco else "output class k = line k of the packed labelmap.txt"),
+            "count": len(labels),
+            "labels": list(labels),
+        },
+        "anchors": anchor_section(ssd.anchor_spec, size),
+        "training": {
+            "recipe": "distilled from coco_ssd_mobilenet_v1_1.0_quant (dense teacher scores, full view + 2x2 tiles, "
+                      "cached) on unlabelled photos, video frames and pedestrian frames (person boxes mixed in)"
+                      if coco else "human-labelled custom set",
+            "backbone_init": "ImageNet MobileNet v1 (dequantized .tflite)" if config.get("pretrained_backbone", True)
+            else "random",
+            "frozen_backbone_blocks": config.get("frozen_blocks", 0),
+            "images": data.get("images", "not recorded by this run"),
+            "teacher": _teacher_description(data.get("min_pseudo_score", "unrecorded")) if coco else None,
+            "data_history": data.get("history"),
+            "loss": "quality focal loss on soft per-class targets (anchors IoU >= 0.5) + smooth L1 on box encodings",
+            "augmentation": "2x2 mosaic (p 0.5), random crops / zoom-out, flip, colour jitter",
+            "multi_scale_sizes": config["sizes"],
+            "batch_size": config["batch_size"],
+            "steps": step,
+            "checkpoint": str(ckpt),
+        },
+    }
+    if result is not None:
+        card["evaluation"] = {"dataset": eval_set.name, "images": result.images,
+                              "mAP": round(result.map, 4), "mAP50": round(result.map50, 4),
+                              "protocol": f"pycocotools bbox, {size}x{size} resize, all images"}
+        card["latency"] = {"invoke_ms_mean": round(result.mean_invoke_ms, 2),
+                           "where": "ai_edge_litert on the 2-core x86 training machine, 2 threads (not a Pi)"}
+    return card

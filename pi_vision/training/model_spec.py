@@ -1,0 +1,33 @@
+"""What fixes a zoo network besides its weights (no TensorFlow needed to read it)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pi_vision.anchors import AnchorSpec
+
+# (pointwise depth, stride) of the 13 depthwise-separable blocks of MobileNet v1.
+MOBILENET_V1_BLOCKS: tuple[tuple[int, int], ...] = (
+    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
+    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1),
+)
+# The block whose output is the feature map at each backbone stride.
+BACKBONE_TAPS = {8: 5, 16: 11, 32: 13}
+# Depth of the extra SSD layers that continue past stride 32, before alpha.
+EXTRA_DEPTHS = (512, 256, 256, 128)
+
+
+def zoo_anchor_spec() -> AnchorSpec:
+    """Six maps, stride 8 to 256; the stride-8 map with small boxes is there for small objects."""
+    return AnchorSpec(strides=(8, 16, 32, 64, 128, 256), aspect_ratios=(1.0, 2.0, 0.5),
+                      reduce_boxes_in_lowest_layer=False, scales=(0.06, 0.14, 0.28, 0.45, 0.65, 0.85))
+
+
+@dataclass(frozen=True)
+class SSDConfig:
+    alpha: float
+    num_classes: int
+    anchor_spec: AnchorSpec = field(default_factory=zoo_anchor_spec)
+
+    def depth(self, channels: int) -> int:
+        # The TF-slim rule that the ImageNet checkpoints were built with.
+        return max(int(channels * self.alpha), 8)

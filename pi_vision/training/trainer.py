@@ -1,0 +1,136 @@
+"""The training loop: multi-scale batches, soft-target SSD loss, cosine schedule, checkpoints.
+
+Re-running with the same output folder resumes from its newest checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from pi_vision.training import checkpoint
+from pi_vision.training.backbone_init import backbone_file, backbone_layer_names, load_backbone
+from pi_vision.training.loader import BatchLoader, ImageStore
+from pi_vision.training.losses import detection_loss
+from pi_vision.training.model import build_ssd
+from pi_vision.training.model_spec import SSDConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    alpha: float
+    class_names: list[str]
+    out_dir: Path
+    sizes: list[int] = field(default_factory=lambda: [128, 160, 192, 224])
+    batch_size: int = 32
+    steps: int = 10000
+    learning_rate: float = 2e-3
+    warmup_steps: int = 300
+    weight_decay: float = 1e-4
+    checkpoint_every: int = 250
+    log_every: int = 25
+    seed: int = 0
+    pretrained_backbone: bool = True
+    # Keep the first N of the 13 backbone blocks (and conv0) at their ImageNet weights: with a few
+    # thousand images, fine-tuning the whole backbone overwrites what ImageNet taught it.
+    frozen_blocks: int = 0
+    # What the store was built from (recipe, image count), recorded for the model cards.
+    data: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate * 0.01, decay_steps=max(config.steps - config.warmup_steps, 1),
+        alpha=0.02, warmup_target=config.learning_rate, warmup_steps=config.warmup_steps)
+    # Clipping guards the first steps, when random heads meet pretrained features.
+    return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay, global_clipnorm=10.0)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, store: ImageStore):
+        self.config = config
+        self.ssd = SSDConfig(config.alpha, len(config.class_names))
+        self.model = build_ssd(self.ssd)
+        self._freeze_backbone(config.frozen_blocks)
+        self.optimizer = make_optimizer(config)
+        self.optimizer.build(self.model.trainable_variables)
+        self.step = 0
+        ckpt = checkpoint.latest(config.out_dir / "checkpoints")
+        if ckpt is not None:
+            state = checkpoint.restore(ckpt, self.model, self.optimizer)
+            self.step = state["step"]
+            # Keep a record when a resumed run trains on different data than before.
+            previous = state.get("config", {}).get("data", {})
+            if previous != config.data:
+                config.data = dict(config.data, history=previous.get("history", []) + [
+                    {"until_step": self.step, "data": {k: v for k, v in previous.items() if k != "history"}}])
+        elif config.pretrained_backbone:
+            load_backbone(self.model, backbone_file(config.alpha))
+        # A resumed run draws fresh batches rather than replaying the ones it already saw.
+        self.loader = BatchLoader(store, self.ssd.anchor_spec, self.ssd.num_classes, config.sizes,
+                                  config.batch_size, seed=config.seed + self.step)
+        self._train_step = tf.function(self._step, reduce_retracing=True)
+
+    def _freeze_backbone(self, blocks: int) -> None:
+        if blocks <= 0:
+            return
+        names = backbone_layer_names()[:1 + 2 * blocks]  # conv0, then a dw/pw pair per block
+        for name in names:
+            self.model.get_layer(name).trainable = False
+            self.model.get_layer(name + "_bn").trainable = False
+        log.info("backbone frozen up to block %d (%d layers)", blocks, len(names))
+
+    def _step(self, images, class_targets, box_targets, box_weights, class_weights):
+        x = tf.cast(images, tf.float32) / 127.5 - 1.0
+        with tf.GradientTape() as tape:
+            box_pred, logits = self.model(x, training=True)
+            losses = detection_loss(box_pred, logits, box_targets, class_targets, box_weights, class_weights)
+        grads = tape.gradient(losses["loss"], self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        return losses
+
+    def save(self) -> Path:
+        return checkpoint.save(self.config.out_dir / "checkpoints", self.model, self.optimizer, self.step,
+                               {"config": self.config.to_json()})
+
+    def run(self) -> None:
+        config = self.config
+        config.out_dir.mkdir(parents=True, exist_ok=True)
+        (config.out_dir / "config.json").write_text(json.dumps(config.to_json(), indent=2))
+        metrics_file = (config.out_dir / "metrics.jsonl").open("a")
+        window: list[dict] = []
+        started, images_seen = time.time(), 0
+        try:
+            while self.step < config.steps:
+                batch = self.loader.next()
+                losses = self._train_step(batch.images, batch.class_targets, batch.box_targets,
+                                          batch.box_weights, batch.class_weights)
+                self.step += 1
+                images_seen += len(batch.images)
+                window.append({k: float(v) for k, v in losses.items()})
+                if self.step % config.log_every == 0 or self.step == config.steps:
+                    rate = images_seen / (time.time() - started)
+                    mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+                    lr = float(self.optimizer.learning_rate)
+                    log.info("step %d/%d loss %.4f (cls %.4f box %.4f, %.0f pos) lr %.2e %.1f img/s", self.step,
+                             config.steps, mean["loss"], mean["class_loss"], mean["box_loss"], mean["positives"], lr, rate)
+                    metrics_file.write(json.dumps({"step": self.step, "time": time.time(), "lr": lr,
+                                                   "images_per_s": rate} | mean) + "\n")
+                    metrics_file.flush()
+                    window = []
+                if self.step % config.checkpoint_every == 0 or self.step == config.steps:
+                    self.save()
+        finally:
+            metrics_file.close()
+            self.loader.close()

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Train a MobileNet v1 SSDLite detector. Re-run the same command to resume.
+
+COCO classes, distilled from the reference detector (pseudo-labels cached in runs/cache):
+    python scripts/train.py --alpha 0.5 --out runs/ssd_mbv1_0.5
+
+A custom Pascal VOC set (a part is held out and written as COCO JSON for evaluate.py):
+    python scripts/train.py --recipe voc --voc ../shared/data/raccoon --alpha 0.25 \
+        --sizes 160 --steps 1500 --out runs/raccoon
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pi_vision.paths import REPO_DIR, shared_data_dir  # noqa: E402
+from pi_vision.training.classes import COCO80_NAMES  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", choices=["coco", "voc"], default="coco")
+    parser.add_argument("--voc", type=Path, help="VOC folder with annotations/ and images/ (recipe voc)")
+    parser.add_argument("--classes", nargs="+", help="VOC class names (default: every name in the XMLs)")
+    parser.add_argument("--holdout", type=float, default=0.2, help="fraction of a VOC set kept for evaluation")
+    parser.add_argument("--alpha", type=float, default=0.5)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 160, 192, 224], help="input sizes, one per batch")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=10000)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--checkpoint-every", type=int, default=250)
+    parser.add_argument("--min-pseudo-score", type=float, default=None,
+                        help="train on teacher labels at least this confident (default: jobs.MIN_PSEUDO_SCORE)")
+    parser.add_argument("--frozen-blocks", type=int, default=0,
+                        help="keep conv0 and the first N of the 13 backbone blocks at their ImageNet weights")
+    parser.add_argument("--log-every", type=int, default=25)
+    parser.add_argument("--max-images", type=int, help="use only this many images (smoke tests)")
+    parser.add_argument("--no-pretrained", action="store_true", help="random backbone instead of ImageNet")
+    parser.add_argument("--label-only", action="store_true", help="fill the pseudo-label cache and stop")
+    parser.add_argument("--cache", type=Path, default=REPO_DIR / "runs" / "cache")
+    parser.add_argument("--out", type=Path, required=True)
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",
+                        handlers=[logging.StreamHandler(), logging.FileHandler(args.out / "train.log")])
+    (args.out / "train.pid").write_text(str(os.getpid()))
+    from pi_vision.training import jobs  # noqa: E402  (imports TensorFlow-free modules first, fast --help)
+    if args.recipe == "coco":
+        class_names = list(COCO80_NAMES)
+        min_score = jobs.MIN_PSEUDO_SCORE if args.min_pseudo_score is None else args.min_pseudo_score
+        store = jobs.coco_store(shared_data_dir(), args.cache, args.max_images, min_score)
+    else:
+        if args.voc is None:
+            sys.exit("--recipe voc needs --voc FOLDER")
+        class_names = args.classes or jobs.voc_class_names(args.voc / "annotations")
+        store = jobs.voc_store(args.voc / "annotations", args.voc / "images", class_names, args.holdout, args.out)
+    if args.label_only:
+        return 0
+    from pi_vision.training.trainer import TrainConfig, Trainer
+    config = TrainConfig(alpha=args.alpha, class_names=class_names, out_dir=args.out, sizes=args.sizes,
+                         batch_size=args.batch_size, steps=args.steps, learning_rate=args.lr,
+                         warmup_steps=args.warmup, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+                         pretrained_backbone=not args.no_pretrained, frozen_blocks=args.frozen_blocks,
+                         data={"recipe": args.recipe, "images": len(store),
+                               **({"min_pseudo_score": min_score} if args.recipe == "coco" else {}),
+                               "source": str(args.voc) if args.voc else "shared data (see recipes.py)"})
+    Trainer(config, store).run()
+    print(f"done: {args.out / 'checkpoints'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

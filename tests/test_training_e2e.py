@@ -1,0 +1,62 @@
+"""Tiny end-to-end run: train a few steps (and resume), convert, load with ai_edge_litert, detect."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+pytest.importorskip("pycocotools")
+
+from pi_vision.training import checkpoint  # noqa: E402
+from pi_vision.training.data.recipes import voc_split  # noqa: E402
+from pi_vision.training.export import EvalSet, export_run  # noqa: E402
+from pi_vision.training.jobs import write_coco_json  # noqa: E402
+from pi_vision.training.loader import ImageStore  # noqa: E402
+from pi_vision.config import DetectorConfig  # noqa: E402
+from pi_vision.detector import TFLiteDetector, detect_image  # noqa: E402
+from pi_vision.training.trainer import TrainConfig, Trainer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def raccoon(data_dir):
+    folder = data_dir / "raccoon"
+    if not folder.exists():
+        pytest.skip(f"{folder} not found")
+    train, held = voc_split(folder / "annotations", folder / "images", ["raccoon"], holdout=0.2)
+    return train[:8], held[:4]
+
+
+def test_train_resume_convert_detect(raccoon, data_dir, tmp_path):
+    train, held = raccoon
+    store = ImageStore(train, None)
+    config = TrainConfig(alpha=0.25, class_names=["raccoon"], out_dir=tmp_path / "run", sizes=[128],
+                         batch_size=4, steps=4, warmup_steps=2, checkpoint_every=2, log_every=2)
+    Trainer(config, store).run()
+    assert checkpoint.latest(config.out_dir / "checkpoints").name == "step_0000004"
+
+    # Asking for more steps resumes from the checkpoint instead of starting again.
+    config.steps = 6
+    resumed = Trainer(config, store)
+    assert resumed.step == 4
+    resumed.run()
+    steps = [json.loads(line)["step"] for line in (config.out_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6]
+
+    write_coco_json(held, ["raccoon"], tmp_path / "held.json")
+    models = export_run(config.out_dir, tmp_path / "models", [128], ["int8", "float"], data_dir,
+                        EvalSet("raccoon held-out", tmp_path / "held.json", tmp_path), calibration_count=8,
+                        prefix="raccoon_mbv1")
+    assert [m.name for m in models] == ["raccoon_mbv1_0.25_128.tflite", "raccoon_mbv1_0.25_128_float.tflite"]
+    for model in models:
+        detector = TFLiteDetector(DetectorConfig(model=str(model), score_threshold=0.0))
+        assert detector.labels == ["raccoon"]
+        assert detector.input_size == (128, 128)
+        found = detect_image(detector, cv2.imread(str(held[0].image)))
+        assert len(found) <= 25
+        assert np.all(found.class_ids == 0) and np.all((found.boxes >= 0) & (found.boxes <= 1))
+        names = {d["name"] for d in detector._interpreter.get_output_details()}
+        assert "TFLite_Detection_PostProcess:2" in names
+        assert (tmp_path / "models" / (model.stem + ".yaml")).exists()

@@ -1,0 +1,81 @@
+"""Network, analytic counter and ImageNet initialisation (needs TensorFlow)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+import keras  # noqa: E402
+
+from pi_vision.anchors import generate_anchors  # noqa: E402
+from pi_vision.training.complexity import count  # noqa: E402
+from pi_vision.training.model import build_ssd, mobilenet_v1_classifier  # noqa: E402
+from pi_vision.training.model_spec import SSDConfig  # noqa: E402
+
+
+def test_counter_matches_the_mobilenet_paper():
+    """MobileNet v1 1.0/224 with a 1000-way classifier: 569 M mult-adds, 4.2 M parameters."""
+    c = count(mobilenet_v1_classifier(1.0, 224, num_classes=1000))
+    assert c.mult_adds == pytest.approx(569e6, rel=0.002)
+    assert c.params == pytest.approx(4.2e6, rel=0.01)
+
+
+@pytest.mark.parametrize("alpha,size", [(0.25, 128), (0.5, 160), (1.0, 224)])
+def test_model_outputs_one_row_per_anchor(alpha, size):
+    config = SSDConfig(alpha, 80)
+    model = build_ssd(config, (size, size))
+    boxes, logits = model(np.zeros((1, size, size, 3), np.float32))
+    anchors = generate_anchors(config.anchor_spec, (size, size))
+    assert boxes.shape == (1, len(anchors), 4) and logits.shape == (1, len(anchors), 80)
+
+
+def test_half_width_160_stays_in_the_issue_budget():
+    """The issue's budget for ssd_mbv1_0.5_160: 10% of its ~1.2 G estimate of the reference."""
+    assert count(build_ssd(SSDConfig(0.5, 80), (160, 160))).mult_adds <= 120e6
+
+
+def test_keras_and_tflite_counters_agree(data_dir):
+    """Both counters on the same network: our Keras classifier and the ImageNet 0.5/160 file."""
+    from pi_vision.training.backbone_init import backbone_file
+    from pi_vision.training.tflite_complexity import count_tflite
+
+    path = backbone_file(0.5)
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    ours, theirs = count(mobilenet_v1_classifier(0.5, 160)), count_tflite(path)
+    assert ours == theirs
+
+
+def test_backbone_normalisation_ignores_the_training_flag():
+    model = build_ssd(SSDConfig(0.25, 3), (64, 64))
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
+    backbone = keras.Model(model.inputs, model.get_layer("block13_pw_relu").output)
+    np.testing.assert_array_equal(backbone(x, training=True).numpy(), backbone(x, training=False).numpy())
+
+
+def test_imported_backbone_reproduces_the_tflite_classifier(data_dir):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from pi_vision.training.backbone_init import backbone_file, load_classifier
+    from pi_vision.training.data.images import list_images
+    from pi_vision.training.data.sample import load_rgb
+    import cv2
+
+    path = backbone_file(0.25)
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    model = mobilenet_v1_classifier(0.25, 128)
+    load_classifier(model, path)
+    interpreter = Interpreter(str(path))
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    images = [cv2.resize(load_rgb(p), (128, 128)) for p in list_images(data_dir / "unlabeled" / "imagenet_sample")[::100]]
+    agree = 0
+    for image in images:
+        interpreter.set_tensor(inp["index"], image[None])
+        interpreter.invoke()
+        expected = interpreter.get_tensor(out["index"])[0].argmax()
+        # training=True on purpose: the pretrained BN statistics must hold in training steps too.
+        got = model(((image.astype(np.float32) - 128) / 128)[None], training=True).numpy()[0].argmax()
+        agree += int(expected == got)
+    assert agree >= len(images) - 1  # uint8 rounding may flip one near-tie
