@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .detections import Detections
-from .tracker import iou_matrix
+from .boxes import iou_matrix
 
 # COCO's 101 recall points, so the figure reads like pycocotools' AP@.5.
 _RECALL_POINTS = np.linspace(0.0, 1.0, 101)

@@ -36,6 +36,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from pi_vision import kalman
+from pi_vision.boxes import iou_matrix
 from pi_vision.detections import NO_TRACK, Detections
 
 log = logging.getLogger(__name__)
@@ -69,19 +70,6 @@ class TrackerConfig:
             raise ValueError("match_iou and low_match_iou must be in (0, 1]")
         if self.min_hits < 1 or self.max_misses < 0 or self.show_misses < 0:
             raise ValueError("need min_hits >= 1, max_misses >= 0, show_misses >= 0")
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``a`` (N, 4) with every box in ``b`` (M, 4), as (N, M)."""
-    a = np.asarray(a, dtype=np.float64)[:, None, :]
-    b = np.asarray(b, dtype=np.float64)[None, :, :]
-    iw = np.maximum(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0.0)
-    ih = np.maximum(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0.0)
-    inter = iw * ih
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    union = area_a + area_b - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def assign(iou: np.ndarray, min_iou: float) -> tuple[np.ndarray, np.ndarray]:

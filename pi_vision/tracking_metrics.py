@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pi_vision.tracker import assign, iou_matrix
+from pi_vision.boxes import iou_matrix
+from pi_vision.tracker import assign
 
 NO_MATCH = -(2**62)  # a hypothesis id no tracker produces
 

@@ -5,18 +5,6 @@ import cv2
 import numpy as np
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of boxes a (N, 4) and b (M, 4) -> (N, M)."""
-    ymin = np.maximum(a[:, None, 0], b[None, :, 0])
-    xmin = np.maximum(a[:, None, 1], b[None, :, 1])
-    ymax = np.minimum(a[:, None, 2], b[None, :, 2])
-    xmax = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ymax - ymin, 0, None) * np.clip(xmax - xmin, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
 def anchors_to_corners(anchors: np.ndarray) -> np.ndarray:
     """[cy, cx, h, w] -> [ymin, xmin, ymax, xmax]."""
     cy, cx, h, w = anchors.T

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pi_vision.training.boxes import iou_matrix
+from pi_vision.boxes import iou_matrix
 from pi_vision.training.data.sample import Sample, load_rgb
 from pi_vision.training.labels import BoxLabels
 from pi_vision.training.teacher import Teacher
