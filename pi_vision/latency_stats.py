@@ -62,11 +62,10 @@ class StageStats:
         self._window.setdefault(stage, []).append(seconds)
         self._run.setdefault(stage, LogHistogram()).add(seconds)
 
-    def window_ms(self, reset: bool = True) -> dict[str, dict[str, float]]:
-        """p50/p95/p99/max per stage since the last reset."""
+    def window_ms(self) -> dict[str, dict[str, float]]:
+        """p50/p95/p99/max per stage since the previous call, which starts a new window."""
         out = {stage: summarize_ms(v) for stage, v in self._window.items() if v}
-        if reset:
-            self._window = {stage: [] for stage in self._window}
+        self._window = {stage: [] for stage in self._window}
         return out
 
     def run_ms(self) -> dict[str, dict[str, float]]:

@@ -36,12 +36,21 @@ class RawOutput:
     classes: np.ndarray  # (N,) int
 
 
-def _dequantize(interpreter, detail: dict) -> np.ndarray:
-    value = interpreter.get_tensor(detail["index"])
-    scale, zero_point = detail["quantization"]
-    if scale:
-        return (value.astype(np.float32) - zero_point) * scale
-    return value.astype(np.float32, copy=False)
+def dequantize(value: np.ndarray, detail: dict) -> np.ndarray:
+    """A tensor's real values from its scale and zero point (per channel where the tensor
+    has several, as convolution weights do); float tensors pass through."""
+    params = detail.get("quantization_parameters") or {}
+    scales, zeros = params.get("scales", ()), params.get("zero_points", ())
+    if len(scales) == 0:
+        scale, zero_point = detail["quantization"]
+        if not scale:
+            return value.astype(np.float32, copy=False)
+        scales, zeros = np.array([scale]), np.array([zero_point])
+    shape = [1] * value.ndim
+    if len(scales) > 1:
+        shape[params["quantized_dimension"]] = -1
+    zeros = np.reshape(zeros, shape).astype(np.float32)
+    return (value.astype(np.float32) - zeros) * np.reshape(scales, shape).astype(np.float32)
 
 
 class PostprocessLayout:
@@ -131,7 +140,7 @@ class RawSsdLayout:
         pass  # find() already matched shapes and anchors
 
     def decode(self, score_threshold: float) -> RawOutput:
-        scores = _dequantize(self._interpreter, self._scores)[0]
+        scores = dequantize(self._interpreter.get_tensor(self._scores["index"]), self._scores)[0]
         if scores.min() < 0.0 or scores.max() > 1.0:
             scores = 1.0 / (1.0 + np.exp(-scores))
         scores = scores[:, 1:]
@@ -140,7 +149,7 @@ class RawSsdLayout:
         keep = np.flatnonzero(best >= score_threshold)
         if keep.size == 0:
             return RawOutput(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32))
-        encodings = _dequantize(self._interpreter, self._encodings)[0, keep]
+        encodings = dequantize(self._interpreter.get_tensor(self._encodings["index"]), self._encodings)[0, keep]
         boxes = decode_boxes(encodings, self._anchors[keep])
         xywh = np.stack([boxes[:, 1], boxes[:, 0], boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]], axis=1)
         chosen = cv2.dnn.NMSBoxesBatched(xywh.tolist(), best[keep].tolist(), classes[keep].tolist(),

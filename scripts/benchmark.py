@@ -149,6 +149,20 @@ def plot(rows: list[Row], threads: list[int], out_dir: Path) -> list[Path]:
 
     t = max(threads)
     paths = []
+
+    def finish(fig, ax, name: str, xlabel: str, ylabel: str, title: str, log_y: bool = False) -> None:
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        if log_y:
+            ax.set_yscale("log")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+        ax.grid(alpha=0.3, which="both")
+        paths.append(out_dir / name)
+        fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
+        plt.close(fig)
+
     scored = [r for r in rows if r.map is not None]
 
     def by_alpha(selection):
@@ -162,13 +176,8 @@ def plot(rows: list[Row], threads: list[int], out_dir: Path) -> list[Path]:
     for r in scored:
         ax.scatter(r.latency_ms[t][0], r.map, marker="s" if r.precision == "float32" else "o")
         ax.annotate(r.name, (r.latency_ms[t][0], r.map), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel(f"invoke p50 (ms, {t} threads)")
-    ax.set_ylabel("COCO mAP@[.5:.95] on coco128")
-    ax.set_title("Accuracy vs latency (circles 8-bit, squares float32)")
-    ax.grid(alpha=0.3)
-    paths.append(out_dir / "map_vs_latency.png")
-    fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    finish(fig, ax, "map_vs_latency.png", f"invoke p50 (ms, {t} threads)", "COCO mAP@[.5:.95] on coco128",
+           "Accuracy vs latency (circles 8-bit, squares float32)")
 
     # 2. mAP vs mult-adds: the paper's accuracy-vs-cost curve, one line per alpha.
     fig, ax = plt.subplots(figsize=(7, 5))
@@ -178,14 +187,8 @@ def plot(rows: list[Row], threads: list[int], out_dir: Path) -> list[Path]:
         for r in group:
             ax.annotate(str(r.size), (r.mult_adds / 1e6, r.map), fontsize=7, xytext=(3, -8), textcoords="offset points")
     ax.set_xscale("log")
-    ax.set_xlabel("mult-adds (millions, log scale)")
-    ax.set_ylabel("COCO mAP@[.5:.95] on coco128")
-    ax.set_title("Accuracy vs cost (8-bit models; points are input sizes)")
-    ax.legend()
-    ax.grid(alpha=0.3, which="both")
-    paths.append(out_dir / "map_vs_mult_adds.png")
-    fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    finish(fig, ax, "map_vs_mult_adds.png", "mult-adds (millions, log scale)", "COCO mAP@[.5:.95] on coco128",
+           "Accuracy vs cost (8-bit models; points are input sizes)")
 
     # 3. latency vs mult-adds: how well XNNPACK turns fewer MACs into speed.
     fig, ax = plt.subplots(figsize=(7, 5))
@@ -198,15 +201,8 @@ def plot(rows: list[Row], threads: list[int], out_dir: Path) -> list[Path]:
             ax.annotate(f"{r.name} {gmacs:.0f} GMAC/s", (r.mult_adds / 1e6, r.latency_ms[t][0]), fontsize=6,
                         xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("mult-adds (millions)")
-    ax.set_ylabel(f"invoke p50 (ms, {t} threads)")
-    ax.set_title("Latency vs cost (labels: achieved GMAC/s)")
-    ax.legend()
-    ax.grid(alpha=0.3, which="both")
-    paths.append(out_dir / "latency_vs_mult_adds.png")
-    fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    finish(fig, ax, "latency_vs_mult_adds.png", "mult-adds (millions)", f"invoke p50 (ms, {t} threads)",
+           "Latency vs cost (labels: achieved GMAC/s)", log_y=True)
     return paths
 
 

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from pi_vision.output_layouts import dequantize
 from pi_vision.paths import shared_data_dir
 from pi_vision.training.model_spec import MOBILENET_V1_BLOCKS
 
@@ -35,18 +36,6 @@ def backbone_file(alpha: float) -> Path:
     return shared_data_dir() / "backbones" / BACKBONE_FILES[alpha]
 
 
-def _dequantized(interpreter: Interpreter, detail: dict) -> np.ndarray:
-    values = interpreter.get_tensor(detail["index"]).astype(np.float32)
-    q = detail["quantization_parameters"]
-    scales, zeros = q["scales"], q["zero_points"]
-    if len(scales) == 0:
-        return values
-    shape = [1] * values.ndim
-    if len(scales) > 1:  # per-channel
-        shape[q["quantized_dimension"]] = -1
-    return (values - zeros.reshape(shape)) * scales.reshape(shape)
-
-
 def read_convolutions(path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(op name, kernel, bias) of every convolution in graph order, as float32 in TFLite layout."""
     # Without the default delegate the graph keeps its original ops (XNNPACK would hide them).
@@ -57,8 +46,8 @@ def read_convolutions(path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
     for op in interpreter._get_ops_details():
         if op["op_name"] in CONV_OPS:
             _, kernel_idx, bias_idx = op["inputs"][:3]
-            convs.append((op["op_name"], _dequantized(interpreter, details[kernel_idx]),
-                          _dequantized(interpreter, details[bias_idx])))
+            convs.append((op["op_name"], dequantize(interpreter.get_tensor(details[kernel_idx]["index"]), details[kernel_idx]),
+                          dequantize(interpreter.get_tensor(details[bias_idx]["index"]), details[bias_idx])))
     return convs
 
 

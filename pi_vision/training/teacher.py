@@ -18,6 +18,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from pi_vision.anchors import AnchorSpec, decode_boxes, generate_anchors
+from pi_vision.output_layouts import dequantize
 from pi_vision.training.boxes import batched_nms
 from pi_vision.training.classes import COCO80_IDS
 from pi_vision.training.labels import BoxLabels
@@ -39,13 +40,6 @@ class TeacherConfig:
     tile_fraction: float = 0.6
     # A tile detection this close (fraction of the tile) to an inner tile edge is a cut object.
     edge_margin: float = 0.02
-
-
-def _dequantize(tensor: np.ndarray, detail: dict) -> np.ndarray:
-    scale, zero = detail["quantization"]
-    if scale == 0:
-        return tensor.astype(np.float32)
-    return (tensor.astype(np.float32) - zero) * scale
 
 
 class Teacher:
@@ -70,7 +64,7 @@ class Teacher:
         for d in details:
             if d["name"] == "anchors" and len(d["shape"]) == 2 and d["shape"][1] == 4:
                 try:
-                    return _dequantize(self._interpreter.get_tensor(d["index"]), d)
+                    return dequantize(self._interpreter.get_tensor(d["index"]), d)
                 except ValueError:
                     break
         return generate_anchors(AnchorSpec(), self.input_size)
@@ -92,8 +86,8 @@ class Teacher:
         resized = cv2.resize(image_rgb, (w, h), interpolation=cv2.INTER_LINEAR)
         self._interpreter.set_tensor(self._input["index"], resized[None].astype(self._input["dtype"]))
         self._interpreter.invoke()
-        scores = _dequantize(self._interpreter.get_tensor(self._scores["index"])[0], self._scores)
-        encodings = _dequantize(self._interpreter.get_tensor(self._encodings["index"])[0], self._encodings)
+        scores = dequantize(self._interpreter.get_tensor(self._scores["index"])[0], self._scores)
+        encodings = dequantize(self._interpreter.get_tensor(self._encodings["index"])[0], self._encodings)
         # Column k of the scores is COCO category id k (column 0 is background).
         return decode_boxes(encodings, self._anchors).astype(np.float32), scores[:, COCO80_IDS]
 
