@@ -39,6 +39,8 @@ def parse_args() -> argparse.Namespace:
                         help="train on teacher labels at least this confident (default: jobs.MIN_PSEUDO_SCORE)")
     parser.add_argument("--frozen-blocks", type=int, default=0,
                         help="keep conv0 and the first N of the 13 backbone blocks at their ImageNet weights")
+    parser.add_argument("--backbone-lr-scale", type=float, default=0.1,
+                        help="learning rate of the pretrained backbone as a fraction of --lr")
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--max-images", type=int, help="use only this many images (smoke tests)")
     parser.add_argument("--no-pretrained", action="store_true", help="random backbone instead of ImageNet")
@@ -71,6 +73,7 @@ def main() -> int:
                          batch_size=args.batch_size, steps=args.steps, learning_rate=args.lr,
                          warmup_steps=args.warmup, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
                          pretrained_backbone=not args.no_pretrained, frozen_blocks=args.frozen_blocks,
+                         backbone_lr_scale=args.backbone_lr_scale,
                          data={"recipe": args.recipe, "images": len(store),
                                **({"min_pseudo_score": min_score} if args.recipe == "coco" else {}),
                                "source": str(args.voc) if args.voc else "shared data (see recipes.py)"})

@@ -16,7 +16,14 @@ OPTIMIZER = "optimizer.npz"
 STATE = "state.json"
 
 
-def save(directory: Path, model: keras.Model, optimizer: keras.optimizers.Optimizer, step: int,
+def _optimizer_variables(optimizers) -> list:
+    """Variables of one optimizer or of several (one per parameter group), in a fixed order."""
+    if isinstance(optimizers, keras.optimizers.Optimizer):
+        optimizers = [optimizers]
+    return [v for optimizer in optimizers for v in optimizer.variables]
+
+
+def save(directory: Path, model: keras.Model, optimizer, step: int,
          extra: dict | None = None, keep: int = 3) -> Path:
     """Write ``directory/step_<n>`` (via a temporary folder and a rename, so a kill mid-write
     never leaves a broken checkpoint) and prune all but the newest ``keep``."""
@@ -26,7 +33,7 @@ def save(directory: Path, model: keras.Model, optimizer: keras.optimizers.Optimi
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     model.save_weights(tmp / WEIGHTS)
-    np.savez(tmp / OPTIMIZER, *[v.numpy() for v in optimizer.variables])
+    np.savez(tmp / OPTIMIZER, *[v.numpy() for v in _optimizer_variables(optimizer)])
     (tmp / STATE).write_text(json.dumps({"step": step} | (extra or {}), indent=2))
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
@@ -45,15 +52,16 @@ def latest(directory: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def restore(path: Path, model: keras.Model, optimizer: keras.optimizers.Optimizer | None = None) -> dict:
-    """Load a checkpoint into ``model`` (and ``optimizer``, whose variables must already be built)."""
+def restore(path: Path, model: keras.Model, optimizer=None) -> dict:
+    """Load a checkpoint into ``model`` (and ``optimizer`` - one or a list - whose variables must already be built)."""
     model.load_weights(path / WEIGHTS)
     if optimizer is not None:
         with np.load(path / OPTIMIZER) as saved:
             values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-        if len(values) != len(optimizer.variables):
-            raise ValueError(f"{path}: {len(values)} optimizer variables, optimizer has {len(optimizer.variables)}")
-        for variable, value in zip(optimizer.variables, values):
+        variables = _optimizer_variables(optimizer)
+        if len(values) != len(variables):
+            raise ValueError(f"{path}: {len(values)} optimizer variables, optimizer has {len(variables)}")
+        for variable, value in zip(variables, values):
             variable.assign(value)
     state = json.loads((path / STATE).read_text())
     log.info("restored %s (step %d)", path, state["step"])

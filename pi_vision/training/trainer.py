@@ -42,6 +42,10 @@ class TrainConfig:
     # Keep the first N of the 13 backbone blocks (and conv0) at their ImageNet weights: with a few
     # thousand images, fine-tuning the whole backbone overwrites what ImageNet taught it.
     frozen_blocks: int = 0
+    # The pretrained backbone learns at this fraction of the head's rate. Adam's step size does
+    # not depend on the gradient's scale, so at the full rate the ImageNet features are gone
+    # within a few thousand steps (measured: ImageNet top-1 fell to 1/100).
+    backbone_lr_scale: float = 0.1
     # What the store was built from (recipe, image count), recorded for the model cards.
     data: dict = field(default_factory=dict)
 
@@ -49,10 +53,11 @@ class TrainConfig:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
 
 
-def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+def make_optimizer(config: TrainConfig, scale: float = 1.0) -> keras.optimizers.Optimizer:
+    peak = config.learning_rate * scale
     schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=config.learning_rate * 0.01, decay_steps=max(config.steps - config.warmup_steps, 1),
-        alpha=0.02, warmup_target=config.learning_rate, warmup_steps=config.warmup_steps)
+        initial_learning_rate=peak * 0.01, decay_steps=max(config.steps - config.warmup_steps, 1),
+        alpha=0.02, warmup_target=peak, warmup_steps=config.warmup_steps)
     # Clipping guards the first steps, when random heads meet pretrained features.
     return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay, global_clipnorm=10.0)
 
@@ -63,12 +68,19 @@ class Trainer:
         self.ssd = SSDConfig(config.alpha, len(config.class_names))
         self.model = build_ssd(self.ssd)
         self._freeze_backbone(config.frozen_blocks)
+        # Two parameter groups: the pretrained backbone at a lower rate, everything else.
+        backbone = {id(v) for name in backbone_layer_names() for suffix in ("", "_bn")
+                    for v in self.model.get_layer(name + suffix).trainable_weights}
+        self._groups = [[v for v in self.model.trainable_variables if id(v) not in backbone],
+                        [v for v in self.model.trainable_variables if id(v) in backbone]]
         self.optimizer = make_optimizer(config)
-        self.optimizer.build(self.model.trainable_variables)
+        self.backbone_optimizer = make_optimizer(config, config.backbone_lr_scale)
+        self.optimizer.build(self._groups[0])
+        self.backbone_optimizer.build(self._groups[1])
         self.step = 0
         ckpt = checkpoint.latest(config.out_dir / "checkpoints")
         if ckpt is not None:
-            state = checkpoint.restore(ckpt, self.model, self.optimizer)
+            state = checkpoint.restore(ckpt, self.model, [self.optimizer, self.backbone_optimizer])
             self.step = state["step"]
             # Keep a record when a resumed run trains on different data than before.
             previous = state.get("config", {}).get("data", {})
@@ -96,12 +108,15 @@ class Trainer:
         with tf.GradientTape() as tape:
             box_pred, logits = self.model(x, training=True)
             losses = detection_loss(box_pred, logits, box_targets, class_targets, box_weights, class_weights)
-        grads = tape.gradient(losses["loss"], self.model.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        head, backbone = self._groups
+        grads = tape.gradient(losses["loss"], head + backbone)
+        self.optimizer.apply_gradients(zip(grads[:len(head)], head))
+        if backbone:
+            self.backbone_optimizer.apply_gradients(zip(grads[len(head):], backbone))
         return losses
 
     def save(self) -> Path:
-        return checkpoint.save(self.config.out_dir / "checkpoints", self.model, self.optimizer, self.step,
+        return checkpoint.save(self.config.out_dir / "checkpoints", self.model, [self.optimizer, self.backbone_optimizer], self.step,
                                {"config": self.config.to_json()})
 
     def run(self) -> None:
