@@ -36,6 +36,23 @@ def calibration_images(data_dir: Path, count_: int = 200, seed: int = 0) -> list
     return pool[:count_]
 
 
+def training_minutes(run_dir: Path, until_step: int) -> float:
+    """Wall time the run spent training up to ``until_step``, from its metrics log.
+
+    Gaps longer than ``MAX_LOG_GAP_S`` between log lines are pauses between resumed runs, not training.
+    """
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return 0.0
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    times = [r["time"] for r in records if r["step"] <= until_step]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    return round(sum(g for g in gaps if 0 < g < MAX_LOG_GAP_S) / 60, 1)
+
+
+MAX_LOG_GAP_S = 600
+
+
 def model_name(alpha: float, size: int, prefix: str = "ssd_mbv1") -> str:
     return f"{prefix}_{alpha:g}_{size}"
 
@@ -63,7 +80,7 @@ def export_run(run_dir: Path, out_dir: Path, sizes: list[int], precisions: list[
             convert(model, ssd, size, path, labels, images, post)
             result = evaluate_model(path, eval_set.annotations, eval_set.images) if eval_set else None
             card = _card(name, path, ssd, size, precision, complexity, labels, config, state["step"], ckpt,
-                         post, eval_set, result, len(calibration))
+                         post, eval_set, result, len(calibration), training_minutes(run_dir, state["step"]))
             write_model_card(out_dir / f"{name}.yaml", card)
             if result:
                 log.info("%s: mAP %.3f mAP@.5 %.3f invoke %.1f ms", name, result.map, result.map50, result.mean_invoke_ms)
@@ -78,7 +95,7 @@ def _teacher_description(min_score) -> str:
 
 
 def _card(name, path, ssd, size, precision, complexity, labels, config, step, ckpt, post, eval_set,
-          result: EvalResult | None, calibration_count: int) -> dict:
+          result: EvalResult | None, calibration_count: int, minutes: float) -> dict:
     coco = list(labels) == list(COCO80_NAMES)
     data = config.get("data") or {}
     card = {
@@ -118,6 +135,9 @@ def _card(name, path, ssd, size, precision, complexity, labels, config, step, ck
             "multi_scale_sizes": config["sizes"],
             "batch_size": config["batch_size"],
             "steps": step,
+            "backbone_lr_scale": config.get("backbone_lr_scale", 1.0),
+            "wall_time_minutes": minutes,
+            "trained_on": "2-core x86 CPU, TensorFlow CPU",
             "checkpoint": str(ckpt),
         },
     }
