@@ -37,6 +37,8 @@ MODELS = Path(os.environ.get("PI_VISION_MODELS", REPO / "models"))
 VENV = "/opt/pi-vision-venv"
 CPU = "cortex-a72"  # the Pi 4's core; XNNPACK picks other kernels on other cores
 DOC = REPO / "docs" / "a72_cost_model.md"
+# Predicted Pi 4 times per model, read by scripts/benchmark.py for docs/benchmarks.md.
+PREDICTIONS = REPO / "docs" / "a72_predictions.json"
 REFERENCE_NAME = "coco_ssd_mobilenet_v1_1.0_quant"
 
 
@@ -177,6 +179,17 @@ def table_rows(runs: list[dict], cal: Calibration) -> list[list[str]]:
 
 HEADER = ["model", "precision", "input", "M mult-adds", "instructions / invoke (median)", "instr. / MAC",
           "max - min", "Pi 4 ms, 1 thr", "FPS, 1 thr", "Pi 4 ms, 4 thr", "FPS, 4 thr", "published"]
+
+
+def predictions(runs: list[dict], cal: Calibration) -> dict:
+    """Per model of the first run: instructions and predicted Pi 4 ms at 1 and 4 threads."""
+    out = {}
+    for m in runs[0]["models"]:
+        n = instruction_count(m)
+        ms1, ms4 = predict_ms(n, m["precision"] == "float32", cal)
+        out[m["model"]] = {"instructions": n, "pi4_ms_1_thread": round(ms1, 2), "pi4_ms_4_threads": round(ms4, 2)}
+    return {"method": "guest instructions per invoke under qemu -cpu cortex-a72, calibrated to Pi 4 ms with "
+                      "published figures; see docs/a72_cost_model.md", "date": runs[0].get("date"), "models": out}
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -492,6 +505,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"counts of every region and the guest's memory map to {OUT}; one run only")
     parser.add_argument("--from-json", type=Path, help="recompute the doc from a saved counts.json")
     parser.add_argument("--doc", type=Path, default=DOC, help=f"output (default {DOC.relative_to(REPO)})")
+    parser.add_argument("--predictions", type=Path, default=PREDICTIONS,
+                        help=f"predicted Pi 4 times as JSON (default {PREDICTIONS.relative_to(REPO)})")
     args = parser.parse_args(argv)
     # How this run was started, for the doc's "Reproduce" section (paths as typed).
     args.command = " ".join([".venv/bin/python scripts/a72_cost_model.py",
@@ -510,8 +525,9 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"the reference {REFERENCE_NAME} was not counted; it is the calibration point")
         cal = calibrate(instruction_count(ref), float_pairs(runs[0]["models"]))
         args.doc.write_text(render_doc(runs, cal, runs[0].get("command", ".venv/bin/python scripts/a72_cost_model.py")))
+        args.predictions.write_text(json.dumps(predictions(runs, cal), indent=1) + "\n")
         print(markdown_table(HEADER, table_rows(runs, cal)))
-        print(f"a72_cost_model: wrote {args.doc}")
+        print(f"a72_cost_model: wrote {args.doc} and {args.predictions}")
     except UsageError as e:
         print(f"a72_cost_model: {e}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ latency vs mult-adds.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import re
 import statistics
@@ -31,6 +32,14 @@ from pi_vision.config import DetectorConfig  # noqa: E402
 from pi_vision.detector import TFLiteDetector, detect_image  # noqa: E402
 from pi_vision.paths import MODELS_DIR, REPO_DIR, reference_model, shared_data_dir  # noqa: E402
 
+PREDICTIONS = REPO_DIR / "docs" / "a72_predictions.json"
+# Published Pi 4 figures of similar detectors, set beside our predictions (sources as cited).
+PUBLISHED_PI4 = [
+    ("SSD MobileNet v1 300 quant (the reference), 4 threads, C++, overclocked to 1.9 GHz", "24 FPS",
+     "Qengineering/TensorFlow_Lite_SSD_RPi_64-bits"),
+    ("SSDLite MobileNet v2 int8, 4 threads", "57 ms (17.5 FPS)", "NobuoTsukamoto/benchmarks, TFLite 2.5"),
+    ("SSD MobileNet v1 0.75 depth", "82.7 ms (12.1 FPS)", "aallan/benchmarking-ml-on-the-edge"),
+]
 NAME = re.compile(r"ssd_mbv1_(?P<alpha>[0-9.]+)_(?P<size>\d+)(?P<float>_float)?$")
 BATCH = 25
 
@@ -48,6 +57,7 @@ class Row:
     latency_ms: dict[int, tuple[float, float]] = field(default_factory=dict)  # threads -> (p50, p95)
     map: float | None = None
     map50: float | None = None
+    pi4_ms: tuple[float, float] | None = None  # predicted (1 thread, 4 threads)
 
 
 def invoke_percentiles(detector: TFLiteDetector, min_runs: int, max_runs: int) -> tuple[float, float]:
@@ -105,15 +115,28 @@ def measure_map(row: Row) -> None:
     row.map, row.map50 = result.map, result.map50
 
 
+def load_pi4_predictions(rows: list[Row], path: Path = PREDICTIONS) -> str | None:
+    """Fill each row's predicted Pi 4 times from the cost model's JSON; returns its method, or None."""
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    for row in rows:
+        found = saved["models"].get(row.name)
+        if found:
+            row.pi4_ms = (found["pi4_ms_1_thread"], found["pi4_ms_4_threads"])
+    return f"{saved['method']} (counted {saved.get('date') or 'on an unrecorded date'})"
+
+
 def _fmt(value, pattern: str, missing: str = "-") -> str:
     return missing if value is None else format(value, pattern)
 
 
-def write_markdown(rows: list[Row], threads: list[int], out: Path, command: str, plots: list[Path]) -> None:
+def write_markdown(rows: list[Row], threads: list[int], out: Path, command: str, plots: list[Path],
+                   pi4_method: str | None = None) -> None:
     t_max = max(threads)
     head = ["model", "alpha", "input", "precision", "mult-adds (M)", "params (M)", "file (KB)"]
     head += [f"invoke p50/p95 ms, {t} thr" for t in threads]
-    head += [f"GMAC/s ({t_max} thr)", "mAP", "mAP@.5"]
+    head += [f"GMAC/s ({t_max} thr)", "mAP", "mAP@.5", "Pi 4 FPS, 1 / 4 thr (predicted)"]
     lines = [
         "# Benchmarks",
         "",
@@ -128,8 +151,17 @@ def write_markdown(rows: list[Row], threads: list[int], out: Path, command: str,
         cells = [r.name, _fmt(r.alpha, "g"), f"{r.size}", r.precision, f"{r.mult_adds / 1e6:.0f}",
                  f"{r.params / 1e6:.2f}", f"{r.file_bytes / 1024:.0f}"]
         cells += [f"{r.latency_ms[t][0]:.2f} / {r.latency_ms[t][1]:.2f}" for t in threads]
-        cells += [f"{r.mult_adds / r.latency_ms[t_max][0] / 1e6:.1f}", _fmt(r.map, ".3f"), _fmt(r.map50, ".3f")]
+        cells += [f"{r.mult_adds / r.latency_ms[t_max][0] / 1e6:.1f}", _fmt(r.map, ".3f"), _fmt(r.map50, ".3f"),
+                  f"{1000 / r.pi4_ms[0]:.1f} / {1000 / r.pi4_ms[1]:.1f}" if r.pi4_ms else "not counted"]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Raspberry Pi 4 (4x Cortex-A72, 1.5 GHz)", ""]
+    if pi4_method:
+        lines += [f"The Pi 4 column is a prediction, not a measurement on a Pi: {pi4_method}. FPS is 1000 / predicted",
+                  "invoke ms (the network alone). Published Pi 4 figures to set beside it:", ""]
+    else:
+        lines += ["No Pi 4 predictions yet: run `scripts/a72_cost_model.py` (see docs/a72_cost_model.md).",
+                  "Published Pi 4 figures of similar detectors:", ""]
+    lines += [f"- {what}: {figure} ({source})" for what, figure, source in PUBLISHED_PI4]
     lines += [""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
     out.write_text("\n".join(lines))
 
@@ -213,6 +245,8 @@ def main() -> int:
     p.add_argument("--min-runs", type=int, default=100)
     p.add_argument("--max-runs", type=int, default=1000)
     p.add_argument("--out", type=Path, default=REPO_DIR / "docs" / "benchmarks.md")
+    p.add_argument("--pi4-predictions", type=Path, default=PREDICTIONS,
+                   help="predicted Pi 4 times written by scripts/a72_cost_model.py")
     p.add_argument("--no-map", action="store_true", help="do not evaluate models whose card has no mAP")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -233,7 +267,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     plots = plot(rows, args.threads, args.out.parent)
     command = "python scripts/benchmark.py " + " ".join(sys.argv[1:])
-    write_markdown(rows, args.threads, args.out, command.strip(), plots)
+    write_markdown(rows, args.threads, args.out, command.strip(), plots, load_pi4_predictions(rows, args.pi4_predictions))
     print(f"wrote {args.out} and {', '.join(p.name for p in plots)}")
     return 0
 

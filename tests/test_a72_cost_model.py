@@ -123,10 +123,14 @@ def test_document_states_repeatability_and_the_goal():
 def test_from_json_writes_the_doc(tmp_path, capsys):
     runs = runs_of(model(REF, [288_000_000] * 3, "uint8", 728_000_000), model("x", [1_000_000] * 3),
                    repeat=model(REF, [288_000_000] * 3, "uint8", 728_000_000))
-    saved, doc = tmp_path / "counts.json", tmp_path / "doc.md"
+    saved, doc, predicted = tmp_path / "counts.json", tmp_path / "doc.md", tmp_path / "pred.json"
     saved.write_text(json.dumps(runs))
-    assert cm.main(["--from-json", str(saved), "--doc", str(doc)]) == 0
+    assert cm.main(["--from-json", str(saved), "--doc", str(doc), "--predictions", str(predicted)]) == 0
     assert "| x | int8 |" in doc.read_text()
+    models = json.loads(predicted.read_text())["models"]
+    # The reference reproduces its calibration figure; x has 1/288 of its instructions.
+    assert models[REF]["pi4_ms_4_threads"] == pytest.approx(1000 / 24 * 1925 / 1500, rel=1e-3)
+    assert models["x"]["pi4_ms_1_thread"] == pytest.approx(models[REF]["pi4_ms_1_thread"] / 288, rel=1e-2)
     assert "| x | int8 |" in capsys.readouterr().out
 
 
@@ -134,7 +138,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert cm.main(["--from-json", str(tmp_path / "missing.json")]) == 2
     saved = tmp_path / "counts.json"
     saved.write_text(json.dumps(runs_of(model("x", [1_000_000]))))
-    assert cm.main(["--from-json", str(saved), "--doc", str(tmp_path / "d.md")]) == 2
+    assert cm.main(["--from-json", str(saved), "--doc", str(tmp_path / "d.md"),
+                    "--predictions", str(tmp_path / "p.json")]) == 2
     assert cm.main(["--invokes", "0", "--from-json", str(saved)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("a72_cost_model: ") for line in err)
