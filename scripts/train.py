@@ -37,6 +37,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--checkpoint-every", type=int, default=250)
     parser.add_argument("--min-pseudo-score", type=float, default=None,
                         help="train on teacher labels at least this confident (default: jobs.MIN_PSEUDO_SCORE)")
+    parser.add_argument("--hard-labels", action="store_true",
+                        help="train on kept teacher labels as sure (score 1) instead of their confidence")
     parser.add_argument("--frozen-blocks", type=int, default=0,
                         help="keep conv0 and the first N of the 13 backbone blocks at their ImageNet weights")
     parser.add_argument("--backbone-lr-scale", type=float, default=0.1,
@@ -60,7 +62,7 @@ def main() -> int:
     if args.recipe == "coco":
         class_names = list(COCO80_NAMES)
         min_score = jobs.MIN_PSEUDO_SCORE if args.min_pseudo_score is None else args.min_pseudo_score
-        store = jobs.coco_store(shared_data_dir(), args.cache, args.max_images, min_score)
+        store = jobs.coco_store(shared_data_dir(), args.cache, args.max_images, min_score, args.hard_labels)
     else:
         if args.voc is None:
             sys.exit("--recipe voc needs --voc FOLDER")
@@ -75,7 +77,8 @@ def main() -> int:
                          pretrained_backbone=not args.no_pretrained, frozen_blocks=args.frozen_blocks,
                          backbone_lr_scale=args.backbone_lr_scale,
                          data={"recipe": args.recipe, "images": len(store),
-                               **({"min_pseudo_score": min_score} if args.recipe == "coco" else {}),
+                               **({"min_pseudo_score": min_score, "hard_labels": args.hard_labels}
+                                  if args.recipe == "coco" else {}),
                                "source": str(args.voc) if args.voc else "shared data (see recipes.py)"})
     Trainer(config, store).run()
     print(f"done: {args.out / 'checkpoints'}")

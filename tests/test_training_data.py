@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from pi_vision.anchors import generate_anchors
 from pi_vision.training.augment import AugmentConfig, compose, flip, view_labels
@@ -13,7 +14,8 @@ from pi_vision.training.data.coco import read_coco
 from pi_vision.training.data.voc import read_voc
 from pi_vision.training.data.yolo import read_yolo
 from pi_vision.training.labels import BoxLabels
-from pi_vision.training.loader import layer_anchor_counts
+from pi_vision.training.data.sample import Sample
+from pi_vision.training.loader import ImageStore, layer_anchor_counts
 from pi_vision.training.model_spec import zoo_anchor_spec
 from pi_vision.training.targets import AnchorMatcher
 
@@ -105,3 +107,27 @@ def test_matcher_gives_soft_targets_and_max_per_class():
     assert (targets.box_weights > 0).sum() >= 1
     empty = matcher(BoxLabels.empty())
     assert empty.classes.sum() == 0 and empty.class_weights.min() == 1
+
+
+class _FixedTeacher:
+    """Stands in for the pseudo-label cache: the same teacher labels for every image."""
+
+    def __init__(self, labels: BoxLabels):
+        self.labels = labels
+
+    def get(self, image) -> BoxLabels:
+        return self.labels
+
+
+@pytest.mark.parametrize("hard, expected_scores", [(False, [0.6, 1.0]), (True, [1.0, 1.0])])
+def test_image_store_filters_teacher_labels_and_can_make_them_hard(tmp_path, hard, expected_scores):
+    _image(tmp_path / "a.jpg")
+    teacher = BoxLabels(np.array([[0.1, 0.1, 0.5, 0.5], [0.2, 0.6, 0.4, 0.9], [0.6, 0.1, 0.9, 0.3]], np.float32),
+                        np.array([0, 2, 0]), np.array([0.6, 0.2, 0.9], np.float32))
+    human = BoxLabels(np.array([[0.6, 0.1, 0.9, 0.3]], np.float32), np.array([0]), np.array([1.0], np.float32))
+    store = ImageStore([Sample(tmp_path / "a.jpg", human)], _FixedTeacher(teacher), min_pseudo_score=0.3,
+                       hard_pseudo_labels=hard)
+    labels = store.labels[0]
+    # The 0.2 box is dropped; the human box replaces the teacher's box of its class it overlaps.
+    assert sorted(labels.scores.tolist()) == pytest.approx(expected_scores)
+    assert len(labels) == 2 and labels.classes.tolist().count(0) == 2

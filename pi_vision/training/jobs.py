@@ -21,14 +21,14 @@ MIN_PSEUDO_SCORE = 0.3
 
 
 def coco_store(data_dir: Path, cache_dir: Path, max_images: int | None = None,
-               min_pseudo_score: float = MIN_PSEUDO_SCORE) -> ImageStore:
+               min_pseudo_score: float = MIN_PSEUDO_SCORE, hard_pseudo_labels: bool = False) -> ImageStore:
     """Distillation set: every recipe image with cached teacher labels (computed on first use)."""
     samples = coco_distillation_samples(data_dir, cache_dir / "frames")
     if max_images is not None:
         samples = samples[::max(1, len(samples) // max_images)][:max_images]
     cache = PseudoLabelCache(cache_dir / "teacher", Teacher(reference_model()))
     cache.fill(samples)
-    return ImageStore(samples, cache, min_pseudo_score=min_pseudo_score)
+    return ImageStore(samples, cache, min_pseudo_score=min_pseudo_score, hard_pseudo_labels=hard_pseudo_labels)
 
 
 def voc_class_names(annotations_dir: Path) -> list[str]:

@@ -31,7 +31,7 @@ class ImageStore:
     """Decoded training images (longest side capped) and their final labels."""
 
     def __init__(self, samples: list[Sample], pseudo: PseudoLabelCache | None, max_side: int = 512,
-                 min_pseudo_score: float = 0.0):
+                 min_pseudo_score: float = 0.0, hard_pseudo_labels: bool = False):
         self.images: list[np.ndarray] = []
         self.labels: list[BoxLabels] = []
         for sample in samples:
@@ -42,7 +42,10 @@ class ImageStore:
             labels = sample.labels if sample.labels is not None else BoxLabels.empty()
             if pseudo is not None:
                 teacher = pseudo.get(sample.image)
-                labels = merge_with_human(teacher.select(teacher.scores >= min_pseudo_score), sample.labels)
+                teacher = teacher.select(teacher.scores >= min_pseudo_score)
+                if hard_pseudo_labels:  # every kept teacher box becomes a sure label (plain focal loss)
+                    teacher = BoxLabels(teacher.boxes, teacher.classes, np.ones_like(teacher.scores))
+                labels = merge_with_human(teacher, sample.labels)
             self.images.append(image)
             self.labels.append(labels)
         boxes = sum(len(l) for l in self.labels)
