@@ -3,8 +3,11 @@
 In one run, on the same model, threads and video (decoded as fast as it goes):
   * bare: nothing but ``invoke()`` on a real frame, back to back;
   * app: ``python -m pi_vision`` as configured by default (detection + tracking, headless);
-  * full: the app with the overlay drawn on every frame and the events file written.
-The three are interleaved in rounds so machine noise hits them alike; each ratio is the
+  * full: the app with the overlay drawn on every frame and the events file written;
+  * app_mem and full_mem: the same two from frames decoded beforehand into memory, as a
+    camera delivers them (no software video decoding competing with the detector's
+    threads on a 2-core machine).
+All are interleaved in rounds so machine noise hits them alike; each ratio is the
 median over rounds. The last line is ``ratio R`` = app / bare.
 
     python scripts/bench_pipeline.py --model M --source VIDEO --threads N
@@ -44,6 +47,45 @@ class DrawnFrames:
         pass
 
 
+class PreloadedFrames:
+    """Frames decoded before the run, served in order as fast as the app takes them."""
+
+    name = "preloaded frames"
+    live = False
+    fps = None
+
+    def __init__(self, frames: list[np.ndarray]):
+        self._frames = frames
+        self._next = 0
+
+    def open(self) -> None:
+        self._next = 0
+
+    def read(self):
+        if self._next >= len(self._frames):
+            return None
+        self._next += 1
+        return self._frames[self._next - 1], None
+
+    def close(self) -> None:
+        pass
+
+
+def read_frames(video: str, count: int) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(video)
+    frames = []
+    while len(frames) < count:
+        ok, frame = capture.read()
+        if not ok:
+            if not frames:
+                break
+            capture.set(cv2.CAP_PROP_POS_FRAMES, 0)  # loop a short video
+            continue
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
 def bare_invoke_fps(detector: TFLiteDetector, frames: int) -> float:
     start = time.perf_counter()
     for _ in range(frames):
@@ -69,15 +111,15 @@ def main() -> int:
     except UserError as e:
         print(f"bench_pipeline: {e}", file=sys.stderr)
         return 2
-    ok, frame = cv2.VideoCapture(args.source).read()
-    if not ok:
+    frames = read_frames(args.source, args.frames)
+    if not frames:
         print(f"bench_pipeline: cannot read {args.source}", file=sys.stderr)
         return 2
-    detect_image(detector, frame)  # sets a real input and warms up
+    detect_image(detector, frames[0])  # sets a real input and warms up
     for _ in range(20):
         detector.invoke_only()
 
-    rates: dict[str, list[float]] = {"bare": [], "app": [], "full": []}
+    rates: dict[str, list[float]] = {"bare": [], "app": [], "full": [], "app_mem": [], "full_mem": []}
     with tempfile.TemporaryDirectory() as tmp:
         full = Config(source=base.source, detector=base.detector, monitor=base.monitor, run=base.run,
                       output=OutputConfig(events=str(Path(tmp) / "events.jsonl")))
@@ -85,14 +127,20 @@ def main() -> int:
             rates["bare"].append(bare_invoke_fps(detector, args.frames))
             rates["app"].append(app.run(base, detector=detector)["fps"])
             rates["full"].append(app.run(full, detector=detector, extra_outputs=[DrawnFrames()])["fps"])
+            rates["app_mem"].append(app.run(base, detector=detector, source=PreloadedFrames(frames))["fps"])
+            rates["full_mem"].append(app.run(full, detector=detector, source=PreloadedFrames(frames),
+                                             extra_outputs=[DrawnFrames()])["fps"])
             print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.1f} fps" for k, v in rates.items()))
 
     def ratio(name: str) -> float:
         return statistics.median(r / b for r, b in zip(rates[name], rates["bare"]))
 
     print(f"model {detector.name}, {detector.threads} threads, {args.frames} frames x {args.rounds} rounds")
-    for name, label in (("bare", "bare invoke"), ("app", "app end-to-end"), ("full", "app + draw + events")):
+    for name, label in (("bare", "bare invoke"), ("app", "app end-to-end"), ("full", "app + draw + events"),
+                        ("app_mem", "app, frames in memory"), ("full_mem", "app + draw + events, frames in memory")):
         print(f"{label} fps {statistics.median(rates[name]):.1f}")
+    print(f"ratio_full_mem {ratio('full_mem'):.3f}")
+    print(f"ratio_app_mem {ratio('app_mem'):.3f}")
     print(f"ratio_full {ratio('full'):.3f}")
     print(f"ratio {ratio('app'):.3f}")
     return 0
