@@ -37,6 +37,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--checkpoint-every", type=int, default=250)
     parser.add_argument("--min-pseudo-score", type=float, default=None,
                         help="train on teacher labels at least this confident (default: jobs.MIN_PSEUDO_SCORE)")
+    parser.add_argument("--class-loss", choices=["focal", "softmax"], default="focal",
+                        help="focal: sigmoid per class on soft targets; softmax: background + classes with "
+                             "hard-negative mining (the original SSD)")
     parser.add_argument("--hard-labels", action="store_true",
                         help="train on kept teacher labels as sure (score 1) instead of their confidence")
     parser.add_argument("--frozen-blocks", type=int, default=0,
@@ -75,7 +78,7 @@ def main() -> int:
                          batch_size=args.batch_size, steps=args.steps, learning_rate=args.lr,
                          warmup_steps=args.warmup, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
                          pretrained_backbone=not args.no_pretrained, frozen_blocks=args.frozen_blocks,
-                         backbone_lr_scale=args.backbone_lr_scale,
+                         backbone_lr_scale=args.backbone_lr_scale, class_loss=args.class_loss,
                          data={"recipe": args.recipe, "images": len(store),
                                **({"min_pseudo_score": min_score, "hard_labels": args.hard_labels}
                                   if args.recipe == "coco" else {}),

@@ -60,3 +60,24 @@ def test_train_resume_convert_detect(raccoon, data_dir, tmp_path):
         names = {d["name"] for d in detector._interpreter.get_output_details()}
         assert "TFLite_Detection_PostProcess:2" in names
         assert (tmp_path / "models" / (model.stem + ".yaml")).exists()
+
+
+@pytest.mark.parametrize("class_loss", ["focal", "softmax"])
+def test_converted_head_keeps_class_numbering(class_loss, street_image, tmp_path):
+    """Class k of the network is class k of the converted file, with or without a background column."""
+    from pi_vision.training.convert import convert, inference_model
+    from pi_vision.training.model_spec import SSDConfig
+
+    ssd = SSDConfig(0.25, 3, class_loss=class_loss)
+    model = inference_model(ssd, 96)
+    sure_class = 1
+    column = sure_class + (1 if class_loss == "softmax" else 0)
+    for layer in model.layers:
+        if layer.name.startswith("cls") and layer.name[3:].isdigit():  # the 1x1 class convolutions
+            kernel, bias = layer.get_weights()
+            bias = np.full_like(bias, -8.0)
+            bias[column::ssd.num_logits] = 8.0
+            layer.set_weights([np.zeros_like(kernel), bias])
+    path = convert(model, ssd, 96, tmp_path / "m.tflite", ["a", "b", "c"])
+    found = detect_image(TFLiteDetector(DetectorConfig(model=str(path), score_threshold=0.5)), street_image)
+    assert len(found) > 0 and set(found.class_ids.tolist()) == {sure_class}

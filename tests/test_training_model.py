@@ -79,3 +79,36 @@ def test_imported_backbone_reproduces_the_tflite_classifier(data_dir):
         got = model(((image.astype(np.float32) - 128) / 128)[None], training=True).numpy()[0].argmax()
         agree += int(expected == got)
     assert agree >= len(images) - 1  # uint8 rounding may flip one near-tie
+
+
+def test_softmax_head_scores_background_first_and_starts_sure_of_it():
+    model = build_ssd(SSDConfig(0.25, 3, class_loss="softmax"), (64, 64))
+    _, logits = model(np.zeros((1, 64, 64, 3), np.float32))
+    assert logits.shape[-1] == 4  # background + 3 classes
+    probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(logits))[0]
+    np.testing.assert_allclose(probabilities[:, 0], 0.99, atol=1e-3)
+
+
+def _ce(logits: np.ndarray, label: int) -> float:
+    return float(np.log(np.exp(logits).sum()) - logits[label])
+
+
+@pytest.mark.parametrize("negatives_per_positive, min_negatives, expected_negatives", [
+    (1, 1, [3]),        # one positive: the single hardest negative
+    (2, 1, [3, 2]),     # two per positive: the two hardest
+    (0, 1, [3]),        # at least min_negatives
+    (10, 1, [3, 2, 0]),  # never more than there are (anchor 4 is in the grey zone)
+])
+def test_softmax_loss_keeps_the_hardest_negatives(negatives_per_positive, min_negatives, expected_negatives):
+    from pi_vision.training.losses import softmax_hard_negative_loss
+
+    # One image, 5 anchors, 2 classes (+ background). Anchor 1 is an object of class 1.
+    logits = np.array([[0.0, 0.0, 0.0], [0.0, 0.5, 2.0], [0.0, 1.0, 0.0], [0.0, 3.0, 0.0], [0.0, 9.0, 9.0]],
+                      np.float32)
+    targets = np.zeros((1, 5, 2), np.float32)
+    targets[0, 1, 1] = 0.7
+    positive = np.array([[False, True, False, False, False]])
+    weights = np.array([[1, 1, 1, 1, 0]], np.float32)
+    loss = softmax_hard_negative_loss(logits[None], targets, positive, weights, negatives_per_positive, min_negatives)
+    expected = _ce(logits[1], 2) + sum(_ce(logits[a], 0) for a in expected_negatives)
+    assert float(loss) == pytest.approx(expected, rel=1e-5)

@@ -83,8 +83,10 @@ def _export_saved_model(model: keras.Model, ssd: SSDConfig, size: int, post: Pos
 
     def serve(image):
         box_encodings, logits = model(image, training=False)
-        # Scores without a background column: the op then reads class k from column k.
-        return detection_postprocess(box_encodings, tf.sigmoid(logits), anchors)
+        # The op compares the scores' width with num_classes: one column more is background
+        # (skipped, class k read from column k + 1); as many means class k is column k.
+        scores = tf.nn.softmax(logits) if ssd.class_loss == "softmax" else tf.sigmoid(logits)
+        return detection_postprocess(box_encodings, scores, anchors)
 
     archive = keras.export.ExportArchive()
     archive.track(model)

@@ -67,7 +67,7 @@ def export_run(run_dir: Path, out_dir: Path, sizes: list[int], precisions: list[
     state = json.loads((ckpt / checkpoint.STATE).read_text())
     config = state["config"]
     labels = config["class_names"]
-    ssd = SSDConfig(config["alpha"], len(labels))
+    ssd = SSDConfig(config["alpha"], len(labels), class_loss=config.get("class_loss", "focal"))
     calibration = calibration_images(data_dir, calibration_count)
     written = []
     for size in sizes:
@@ -130,7 +130,10 @@ def _card(name, path, ssd, size, precision, complexity, labels, config, step, ck
             "images": data.get("images", "not recorded by this run"),
             "teacher": _teacher_description(data.get("min_pseudo_score", "unrecorded")) if coco else None,
             "data_history": data.get("history"),
-            "loss": "quality focal loss on soft per-class targets (anchors IoU >= 0.5) + smooth L1 on box encodings",
+            "loss": ("softmax cross-entropy over background + classes, 3 hard negatives per positive"
+                     if ssd.class_loss == "softmax" else "quality focal loss on soft per-class targets")
+                    + " (anchors IoU >= 0.5) + smooth L1 on box encodings",
+            "hard_labels": data.get("hard_labels", False),
             "augmentation": "2x2 mosaic (p 0.5), random crops / zoom-out, flip, colour jitter",
             "multi_scale_sizes": config["sizes"],
             "batch_size": config["batch_size"],

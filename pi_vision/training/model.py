@@ -75,6 +75,20 @@ def mobilenet_v1_classifier(alpha: float, input_size: int, num_classes: int = 10
     return keras.Model(inputs, layers.Softmax(name="softmax")(x), name=f"mobilenet_v1_{alpha}_{input_size}")
 
 
+@keras.saving.register_keras_serializable(package="pi_vision")
+class _SlicedConstant(keras.initializers.Initializer):
+    """A per-channel constant bias, cut to the layer's width (layers differ in boxes per cell)."""
+
+    def __init__(self, values):
+        self.values = list(values)
+
+    def __call__(self, shape, dtype=None):
+        return keras.ops.convert_to_tensor(self.values[:shape[0]], dtype=dtype)
+
+    def get_config(self):
+        return {"values": self.values}
+
+
 def _predictor(x, outputs_per_anchor: int, anchors: int, name: str, bias_init):
     """SSDLite predictor: 3x3 depthwise + BN + ReLU6, then a 1x1 conv with bias."""
     x = _dw_bn(x, 3, 1, name + "_dw", frozen_bn=False)
@@ -100,11 +114,19 @@ def build_ssd(config: SSDConfig, input_size: tuple[int, int] | None = None) -> k
         x = _dw_bn(x, 3, 2, f"extra{stride}_dw", frozen_bn=False)
         x = _conv_bn(x, depth, 1, 1, f"extra{stride}_pw", frozen_bn=False)
         features[stride] = x
-    prior_bias = keras.initializers.Constant(-math.log((1 - PRIOR_PROBABILITY) / PRIOR_PROBABILITY))
+    prior_logit = math.log((1 - PRIOR_PROBABILITY) / PRIOR_PROBABILITY)
+    if config.class_loss == "softmax":
+        # Background (column 0 of each anchor's logits) starts at probability 1 - PRIOR_PROBABILITY.
+        k_max = max(config.anchor_spec.boxes_per_cell())
+        background_logit = prior_logit + math.log(config.num_classes)
+        background = [background_logit if j % config.num_logits == 0 else 0.0 for j in range(k_max * config.num_logits)]
+        prior_bias = _SlicedConstant(background)
+    else:
+        prior_bias = keras.initializers.Constant(-prior_logit)
     boxes, logits = [], []
     for stride, k in zip(strides, config.anchor_spec.boxes_per_cell()):
         boxes.append(_predictor(features[stride], 4, k, f"box{stride}", "zeros"))
-        logits.append(_predictor(features[stride], config.num_classes, k, f"cls{stride}", prior_bias))
+        logits.append(_predictor(features[stride], config.num_logits, k, f"cls{stride}", prior_bias))
     box_out = layers.Concatenate(axis=1, name="box_encodings")(boxes)
     cls_out = layers.Concatenate(axis=1, name="class_logits")(logits)
     return keras.Model(inputs, [box_out, cls_out], name=f"ssd_mbv1_{config.alpha}")

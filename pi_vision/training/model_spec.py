@@ -22,11 +22,22 @@ def zoo_anchor_spec() -> AnchorSpec:
                       reduce_boxes_in_lowest_layer=False, scales=(0.06, 0.14, 0.28, 0.45, 0.65, 0.85))
 
 
+# Class losses: "focal" - one sigmoid per class (focal loss on soft targets); "softmax" - a
+# softmax over background + classes with hard-negative mining, the original SSD recipe.
+CLASS_LOSSES = ("focal", "softmax")
+
+
 @dataclass(frozen=True)
 class SSDConfig:
     alpha: float
     num_classes: int
     anchor_spec: AnchorSpec = field(default_factory=zoo_anchor_spec)
+    class_loss: str = "focal"
+
+    @property
+    def num_logits(self) -> int:
+        """Class logits per anchor: a softmax head also scores background (column 0)."""
+        return self.num_classes + (1 if self.class_loss == "softmax" else 0)
 
     def depth(self, channels: int) -> int:
         # The TF-slim rule that the ImageNet checkpoints were built with.

@@ -46,6 +46,7 @@ class TrainConfig:
     # not depend on the gradient's scale, so at the full rate the ImageNet features are gone
     # within a few thousand steps (measured: ImageNet top-1 fell to 1/100).
     backbone_lr_scale: float = 0.1
+    class_loss: str = "focal"  # or "softmax" (see model_spec.CLASS_LOSSES)
     # What the store was built from (recipe, image count), recorded for the model cards.
     data: dict = field(default_factory=dict)
 
@@ -65,7 +66,7 @@ def make_optimizer(config: TrainConfig, scale: float = 1.0) -> keras.optimizers.
 class Trainer:
     def __init__(self, config: TrainConfig, store: ImageStore):
         self.config = config
-        self.ssd = SSDConfig(config.alpha, len(config.class_names))
+        self.ssd = SSDConfig(config.alpha, len(config.class_names), class_loss=config.class_loss)
         self.model = build_ssd(self.ssd)
         self._freeze_backbone(config.frozen_blocks)
         # Two parameter groups: the pretrained backbone at a lower rate, everything else.
@@ -107,7 +108,8 @@ class Trainer:
         x = tf.cast(images, tf.float32) / 127.5 - 1.0
         with tf.GradientTape() as tape:
             box_pred, logits = self.model(x, training=True)
-            losses = detection_loss(box_pred, logits, box_targets, class_targets, box_weights, class_weights)
+            losses = detection_loss(box_pred, logits, box_targets, class_targets, box_weights, class_weights,
+                                    class_loss=self.ssd.class_loss)
         head, backbone = self._groups
         grads = tape.gradient(losses["loss"], head + backbone)
         self.optimizer.apply_gradients(zip(grads[:len(head)], head))
