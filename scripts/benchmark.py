@@ -182,14 +182,23 @@ def plot(rows: list[Row], threads: list[int], out_dir: Path) -> list[Path]:
     t = max(threads)
     paths = []
 
-    def finish(fig, ax, name: str, xlabel: str, ylabel: str, title: str, log_y: bool = False) -> None:
+    def finish(fig, ax, name: str, xlabel: str, ylabel: str, title: str, log_x: bool = False,
+               log_y: bool = False) -> None:
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
+
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(title)
-        if log_y:
-            ax.set_yscale("log")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend()
+        # Log axes with plain numbers on the major ticks only (minor tick labels collide).
+        for axis, on in ((ax.xaxis, log_x), (ax.yaxis, log_y)):
+            if on:
+                (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("log")
+                axis.set_major_formatter(ScalarFormatter())
+                axis.set_minor_formatter(NullFormatter())
+        handles, labels = ax.get_legend_handles_labels()
+        if handles:
+            unique = dict(zip(labels, handles))  # one entry per label
+            ax.legend(unique.values(), unique.keys())
         ax.grid(alpha=0.3, which="both")
         paths.append(out_dir / name)
         fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
@@ -205,22 +214,24 @@ def plot(rows: list[Row], threads: list[int], out_dir: Path) -> list[Path]:
 
     # 1. mAP vs latency: what a user trades.
     fig, ax = plt.subplots(figsize=(7, 5))
+    colours = {alpha: f"C{i}" for i, alpha in enumerate(sorted({r.alpha for r in rows}, key=lambda a: a or 9))}
     for r in scored:
-        ax.scatter(r.latency_ms[t][0], r.map, marker="s" if r.precision == "float32" else "o")
-        ax.annotate(r.name, (r.latency_ms[t][0], r.map), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    finish(fig, ax, "map_vs_latency.png", f"invoke p50 (ms, {t} threads)", "COCO mAP@[.5:.95] on coco128",
-           "Accuracy vs latency (circles 8-bit, squares float32)")
+        ax.scatter(r.latency_ms[t][0], r.map, marker="s" if r.precision == "float32" else "o", color=colours[r.alpha],
+                   label=f"alpha {r.alpha:g}" if r.alpha is not None else "reference")
+        short = r.name.replace("ssd_mbv1_", "").replace("coco_ssd_mobilenet_v1_1.0_quant", "reference")
+        ax.annotate(short, (r.latency_ms[t][0], r.map), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    finish(fig, ax, "map_vs_latency.png", f"invoke p50 (ms, {t} threads, log scale)", "COCO mAP@[.5:.95] on coco128",
+           "Accuracy vs latency (circles 8-bit, squares float32)", log_x=True)
 
     # 2. mAP vs mult-adds: the paper's accuracy-vs-cost curve, one line per alpha.
     fig, ax = plt.subplots(figsize=(7, 5))
     for alpha, group in by_alpha([r for r in scored if r.precision != "float32"]).items():
-        label = f"alpha {alpha:g}" if alpha is not None else "other"
+        label = f"alpha {alpha:g}" if alpha is not None else "reference"
         ax.plot([r.mult_adds / 1e6 for r in group], [r.map for r in group], "o-", label=label)
         for r in group:
             ax.annotate(str(r.size), (r.mult_adds / 1e6, r.map), fontsize=7, xytext=(3, -8), textcoords="offset points")
-    ax.set_xscale("log")
     finish(fig, ax, "map_vs_mult_adds.png", "mult-adds (millions, log scale)", "COCO mAP@[.5:.95] on coco128",
-           "Accuracy vs cost (8-bit models; points are input sizes)")
+           "Accuracy vs cost (8-bit models; points are input sizes)", log_x=True)
 
     # 3. latency vs mult-adds: how well XNNPACK turns fewer MACs into speed.
     fig, ax = plt.subplots(figsize=(7, 5))
@@ -232,9 +243,8 @@ def plot(rows: list[Row], threads: list[int], out_dir: Path) -> list[Path]:
             gmacs = r.mult_adds / r.latency_ms[t][0] / 1e6
             ax.annotate(f"{r.name} {gmacs:.0f} GMAC/s", (r.mult_adds / 1e6, r.latency_ms[t][0]), fontsize=6,
                         xytext=(3, 3), textcoords="offset points")
-    ax.set_xscale("log")
-    finish(fig, ax, "latency_vs_mult_adds.png", "mult-adds (millions)", f"invoke p50 (ms, {t} threads)",
-           "Latency vs cost (labels: achieved GMAC/s)", log_y=True)
+    finish(fig, ax, "latency_vs_mult_adds.png", "mult-adds (millions, log scale)", f"invoke p50 (ms, {t} threads)",
+           "Latency vs cost (labels: achieved GMAC/s)", log_x=True, log_y=True)
     return paths
 
 
