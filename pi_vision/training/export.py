@@ -36,11 +36,12 @@ def calibration_images(data_dir: Path, count_: int = 200, seed: int = 0) -> list
     return pool[:count_]
 
 
-def training_minutes(run_dir: Path, until_step: int) -> float:
-    """Wall time the run spent training up to ``until_step``, from its metrics log.
+# Longer gaps between a run's log lines are pauses between resumed runs, not training.
+MAX_LOG_GAP_S = 600
 
-    Gaps longer than ``MAX_LOG_GAP_S`` between log lines are pauses between resumed runs, not training.
-    """
+
+def training_minutes(run_dir: Path, until_step: int) -> float:
+    """Wall time the run spent training up to ``until_step``, from its metrics log."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return 0.0
@@ -48,9 +49,6 @@ def training_minutes(run_dir: Path, until_step: int) -> float:
     times = [r["time"] for r in records if r["step"] <= until_step]
     gaps = [b - a for a, b in zip(times, times[1:])]
     return round(sum(g for g in gaps if 0 < g < MAX_LOG_GAP_S) / 60, 1)
-
-
-MAX_LOG_GAP_S = 600
 
 
 def model_name(alpha: float, size: int, prefix: str = "ssd_mbv1") -> str:
