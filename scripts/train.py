@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pi_vision.paths import REPO_DIR, shared_data_dir  # noqa: E402
+from pi_vision.training.augment import AugmentConfig  # noqa: E402
 from pi_vision.training.classes import COCO80_NAMES  # noqa: E402
 
 
@@ -37,6 +38,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--checkpoint-every", type=int, default=250)
     parser.add_argument("--min-pseudo-score", type=float, default=None,
                         help="train on teacher labels at least this confident (default: jobs.MIN_PSEUDO_SCORE)")
+    parser.add_argument("--teacher-tiles", type=int, default=2,
+                        help="the reference also labels an N x N grid of overlapping tiles (1: the full image only)")
     parser.add_argument("--class-loss", choices=["focal", "softmax"], default="focal",
                         help="focal: sigmoid per class on soft targets; softmax: background + classes with "
                              "hard-negative mining (the original SSD)")
@@ -46,6 +49,10 @@ def parse_args() -> argparse.Namespace:
                         help="keep conv0 and the first N of the 13 backbone blocks at their ImageNet weights")
     parser.add_argument("--backbone-lr-scale", type=float, default=0.1,
                         help="learning rate of the pretrained backbone as a fraction of --lr")
+    parser.add_argument("--mosaic", type=float, default=AugmentConfig.mosaic_probability,
+                        help="probability that a training image is a 2x2 mosaic of four")
+    parser.add_argument("--zoom-out", type=float, default=AugmentConfig.zoom_out_probability,
+                        help="probability of shrinking an image onto a larger grey canvas")
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--max-images", type=int, help="use only this many images (smoke tests)")
     parser.add_argument("--no-pretrained", action="store_true", help="random backbone instead of ImageNet")
@@ -65,7 +72,9 @@ def main() -> int:
     if args.recipe == "coco":
         class_names = list(COCO80_NAMES)
         min_score = jobs.MIN_PSEUDO_SCORE if args.min_pseudo_score is None else args.min_pseudo_score
-        store = jobs.coco_store(shared_data_dir(), args.cache, args.max_images, min_score, args.hard_labels)
+        from pi_vision.training.teacher import TeacherConfig
+        store = jobs.coco_store(shared_data_dir(), args.cache, args.max_images, min_score, args.hard_labels,
+                                TeacherConfig(tile_grid=args.teacher_tiles))
     else:
         if args.voc is None:
             sys.exit("--recipe voc needs --voc FOLDER")
@@ -79,8 +88,10 @@ def main() -> int:
                          warmup_steps=args.warmup, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
                          pretrained_backbone=not args.no_pretrained, frozen_blocks=args.frozen_blocks,
                          backbone_lr_scale=args.backbone_lr_scale, class_loss=args.class_loss,
+                         augment={"mosaic_probability": args.mosaic, "zoom_out_probability": args.zoom_out},
                          data={"recipe": args.recipe, "images": len(store),
-                               **({"min_pseudo_score": min_score, "hard_labels": args.hard_labels}
+                               **({"min_pseudo_score": min_score, "hard_labels": args.hard_labels,
+                                   "teacher_tiles": args.teacher_tiles}
                                   if args.recipe == "coco" else {}),
                                "source": str(args.voc) if args.voc else "shared data (see recipes.py)"})
     Trainer(config, store).run()

@@ -6,6 +6,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+import yaml
 
 tf = pytest.importorskip("tensorflow")
 pytest.importorskip("pycocotools")
@@ -33,8 +34,11 @@ def test_train_resume_convert_detect(raccoon, data_dir, tmp_path):
     train, held = raccoon
     store = ImageStore(train, None)
     config = TrainConfig(alpha=0.25, class_names=["raccoon"], out_dir=tmp_path / "run", sizes=[128],
-                         batch_size=4, steps=4, warmup_steps=2, checkpoint_every=2, log_every=2)
-    Trainer(config, store).run()
+                         batch_size=4, steps=4, warmup_steps=2, checkpoint_every=2, log_every=2,
+                         augment={"mosaic_probability": 0.0})
+    trainer = Trainer(config, store)
+    assert trainer.loader.augment.mosaic_probability == 0.0
+    trainer.run()
     assert checkpoint.latest(config.out_dir / "checkpoints").name == "step_0000004"
 
     # Asking for more steps resumes from the checkpoint instead of starting again.
@@ -59,7 +63,8 @@ def test_train_resume_convert_detect(raccoon, data_dir, tmp_path):
         assert np.all(found.class_ids == 0) and np.all((found.boxes >= 0) & (found.boxes <= 1))
         names = {d["name"] for d in detector._interpreter.get_output_details()}
         assert "TFLite_Detection_PostProcess:2" in names
-        assert (tmp_path / "models" / (model.stem + ".yaml")).exists()
+        card = yaml.safe_load((tmp_path / "models" / (model.stem + ".yaml")).read_text())
+        assert card["training"]["augmentation"].startswith("2x2 mosaic (p 0.0)")
 
 
 @pytest.mark.parametrize("class_loss", ["focal", "softmax"])

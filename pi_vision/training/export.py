@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pi_vision.training import checkpoint
+from pi_vision.training.augment import AugmentConfig
 from pi_vision.training.classes import COCO80_NAMES
 from pi_vision.training.complexity import count
 from pi_vision.training.convert import PostProcessConfig, convert, inference_model
@@ -86,10 +87,17 @@ def export_run(run_dir: Path, out_dir: Path, sizes: list[int], precisions: list[
     return written
 
 
-def _teacher_description(min_score) -> str:
-    t = TeacherConfig()
-    return (f"dense outputs of the reference on the full image + {t.tile_grid}x{t.tile_grid} tiles, every (box, class) "
+def _teacher_description(min_score, tiles: int) -> str:
+    t = TeacherConfig(tile_grid=tiles)
+    views = "the full image" + (f" + {tiles}x{tiles} tiles" if tiles > 1 else "")
+    return (f"dense outputs of the reference on {views}, every (box, class) "
             f"with score >= {min_score} as a soft target, per-class NMS {t.nms_iou}, top {t.max_boxes} per image")
+
+
+def _augmentation_description(overrides: dict) -> str:
+    a = AugmentConfig(**overrides)
+    return (f"2x2 mosaic (p {a.mosaic_probability}), random crops (p {a.crop_probability}), zoom-out "
+            f"(p {a.zoom_out_probability}), flip, colour jitter")
 
 
 def _card(name, path, ssd, size, precision, complexity, labels, config, step, ckpt, post, eval_set,
@@ -119,20 +127,21 @@ def _card(name, path, ssd, size, precision, complexity, labels, config, step, ck
         },
         "anchors": anchor_section(ssd.anchor_spec, size),
         "training": {
-            "recipe": "distilled from coco_ssd_mobilenet_v1_1.0_quant (dense teacher scores, full view + 2x2 tiles, "
-                      "cached) on unlabelled photos, video frames and pedestrian frames (person boxes mixed in)"
+            "recipe": "distilled from coco_ssd_mobilenet_v1_1.0_quant (dense teacher scores, cached) on unlabelled "
+                      "photos, video frames and pedestrian frames (person boxes mixed in)"
                       if coco else "human-labelled custom set",
             "backbone_init": "ImageNet MobileNet v1 (dequantized .tflite)" if config.get("pretrained_backbone", True)
             else "random",
             "frozen_backbone_blocks": config.get("frozen_blocks", 0),
             "images": data.get("images", "not recorded by this run"),
-            "teacher": _teacher_description(data.get("min_pseudo_score", "unrecorded")) if coco else None,
+            "teacher": _teacher_description(data.get("min_pseudo_score", "unrecorded"),
+                                            data.get("teacher_tiles", TeacherConfig().tile_grid)) if coco else None,
             "data_history": data.get("history"),
             "loss": ("softmax cross-entropy over background + classes, 3 hard negatives per positive"
                      if ssd.class_loss == "softmax" else "quality focal loss on soft per-class targets")
                     + " (anchors IoU >= 0.5) + smooth L1 on box encodings",
             "hard_labels": data.get("hard_labels", False),
-            "augmentation": "2x2 mosaic (p 0.5), random crops / zoom-out, flip, colour jitter",
+            "augmentation": _augmentation_description(config.get("augment") or {}),
             "multi_scale_sizes": config["sizes"],
             "batch_size": config["batch_size"],
             "steps": step,

@@ -11,7 +11,7 @@ from pi_vision.training.data.pseudo_labels import PseudoLabelCache
 from pi_vision.training.data.recipes import coco_distillation_samples, voc_split
 from pi_vision.training.data.sample import Sample, load_rgb
 from pi_vision.training.loader import ImageStore
-from pi_vision.training.teacher import Teacher
+from pi_vision.training.teacher import Teacher, TeacherConfig
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +21,13 @@ MIN_PSEUDO_SCORE = 0.3
 
 
 def coco_store(data_dir: Path, cache_dir: Path, max_images: int | None = None,
-               min_pseudo_score: float = MIN_PSEUDO_SCORE, hard_pseudo_labels: bool = False) -> ImageStore:
+               min_pseudo_score: float = MIN_PSEUDO_SCORE, hard_pseudo_labels: bool = False,
+               teacher_config: TeacherConfig = TeacherConfig()) -> ImageStore:
     """Distillation set: every recipe image with cached teacher labels (computed on first use)."""
     samples = coco_distillation_samples(data_dir, cache_dir / "frames")
     if max_images is not None:
         samples = samples[::max(1, len(samples) // max_images)][:max_images]
-    cache = PseudoLabelCache(cache_dir / "teacher", Teacher(reference_model()))
+    cache = PseudoLabelCache(cache_dir / "teacher", Teacher(reference_model(), teacher_config))
     cache.fill(samples)
     return ImageStore(samples, cache, min_pseudo_score=min_pseudo_score, hard_pseudo_labels=hard_pseudo_labels)
 

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from pi_vision.training import checkpoint
+from pi_vision.training.augment import AugmentConfig
 from pi_vision.training.backbone_init import backbone_file, backbone_layer_names, load_backbone
 from pi_vision.training.loader import BatchLoader, ImageStore
 from pi_vision.training.losses import detection_loss
@@ -47,6 +48,8 @@ class TrainConfig:
     # within a few thousand steps (measured: ImageNet top-1 fell to 1/100).
     backbone_lr_scale: float = 0.1
     class_loss: str = "focal"  # or "softmax" (see model_spec.CLASS_LOSSES)
+    # Overrides of AugmentConfig's fields, e.g. {"mosaic_probability": 0.0}.
+    augment: dict = field(default_factory=dict)
     # What the store was built from (recipe, image count), recorded for the model cards.
     data: dict = field(default_factory=dict)
 
@@ -92,7 +95,8 @@ class Trainer:
             load_backbone(self.model, backbone_file(config.alpha))
         # A resumed run draws fresh batches rather than replaying the ones it already saw.
         self.loader = BatchLoader(store, self.ssd.anchor_spec, self.ssd.num_classes, config.sizes,
-                                  config.batch_size, seed=config.seed + self.step)
+                                  config.batch_size, seed=config.seed + self.step,
+                                  augment=AugmentConfig(**config.augment))
         self._train_step = tf.function(self._step, reduce_retracing=True)
 
     def _freeze_backbone(self, blocks: int) -> None:
