@@ -16,6 +16,8 @@ import numpy as np
 # makes the usual uint8 SSD input (scale 1/128, zero point 128) take the raw pixel.
 PIXEL_MEAN = 128.0
 PIXEL_STD = 128.0
+# Column order that turns [ymin, xmin, ymax, xmax] into [x1, y1, x2, y2].
+_XYXY_FROM_YXYX = np.array([1, 0, 3, 2])
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,13 @@ class Preprocessor:
 
     def to_frame(self, boxes_yxyx: np.ndarray, placement: Placement) -> np.ndarray:
         """Model-normalised [ymin, xmin, ymax, xmax] -> source-normalised [x1, y1, x2, y2], clipped."""
-        x = (boxes_yxyx[:, [1, 3]] * self.spec.width - placement.pad_x) / placement.scale_x / placement.source_width
-        y = (boxes_yxyx[:, [0, 2]] * self.spec.height - placement.pad_y) / placement.scale_y / placement.source_height
-        out = np.stack([x[:, 0], y[:, 0], x[:, 1], y[:, 1]], axis=1)
-        return np.clip(out, 0.0, 1.0).astype(np.float32)
+        # All four columns in one pass (this runs on every detector frame); the factors take
+        # the boxes' dtype, so the arithmetic is exactly that of the per-axis expressions
+        # (x * width - pad_x) / scale_x / source_width.
+        p, dtype = placement, boxes_yxyx.dtype
+        xyxy = boxes_yxyx.take(_XYXY_FROM_YXYX, axis=1)
+        xyxy *= np.array([self.spec.width, self.spec.height] * 2, dtype)
+        xyxy -= np.array([p.pad_x, p.pad_y] * 2, dtype)
+        xyxy /= np.array([p.scale_x, p.scale_y] * 2, dtype)
+        xyxy /= np.array([p.source_width, p.source_height] * 2, dtype)
+        return np.clip(xyxy, 0.0, 1.0, out=xyxy).astype(np.float32, copy=False)

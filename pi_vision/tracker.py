@@ -140,13 +140,15 @@ class Tracker:
         """
         self._predict(frames_elapsed)
         cfg = self.config
-        usable = detections.scores >= cfg.low_score
-        boxes, scores, classes = detections.boxes[usable], detections.scores[usable], detections.class_ids[usable]
+        boxes, scores, classes = detections.boxes, detections.scores, detections.class_ids
+        usable = scores >= cfg.low_score
+        if not usable.all():  # the app's detector already stops at low_score: skip the copies
+            boxes, scores, classes = boxes[usable], scores[usable], classes[usable]
         det_meas = kalman.xyxy_to_measurement(boxes)
 
         # One IoU matrix for all stages; a detection may only match a track of its class.
         iou = iou_matrix(boxes, self._boxes)
-        iou[classes[:, None] != self._class[None, :]] = 0.0
+        iou *= classes[:, None] == self._class[None, :]
 
         high = scores >= cfg.high_score
         confirmed = self._id != NO_TRACK
@@ -197,7 +199,7 @@ class Tracker:
         self._mean, self._cov = kalman.predict(self._mean, self._cov, frames)
         self._boxes = boxes = kalman.state_to_xyxy(self._mean)
         # A track predicted wholly out of the frame can never be matched again.
-        inside = (boxes[:, 2] > 0) & (boxes[:, 0] < 1) & (boxes[:, 3] > 0) & (boxes[:, 1] < 1)
+        inside = (boxes[:, 2:] > 0).all(axis=1) & (boxes[:, :2] < 1).all(axis=1)
         if not inside.all():
             self._keep(inside)
 

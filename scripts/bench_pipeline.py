@@ -8,7 +8,9 @@ In one run, on the same model, threads and video (decoded as fast as it goes):
     camera delivers them (no software video decoding competing with the detector's
     threads on a 2-core machine).
 All are interleaved in rounds so machine noise hits them alike; each ratio is the
-median over rounds. The last line is ``ratio R`` = app / bare.
+median over rounds. Then, per app variant, the median over rounds of each stage's p50 in
+ms as the monitor measures it, which shows where the time beyond invoke goes. The last line is ``ratio R`` =
+app / bare.
 
     python scripts/bench_pipeline.py --model M --source VIDEO --threads N
 """
@@ -120,16 +122,25 @@ def main() -> int:
         detector.invoke_only()
 
     rates: dict[str, list[float]] = {"bare": [], "app": [], "full": [], "app_mem": [], "full_mem": []}
+    stages: dict[str, list[dict]] = {name: [] for name in rates if name != "bare"}
+
+    def run_app(name: str, config: Config, **kwargs) -> None:
+        summary = app.run(config, detector=detector, **kwargs)
+        rates[name].append(summary["fps"])
+        stages[name].append(summary["ms"])
+
     with tempfile.TemporaryDirectory() as tmp:
         full = Config(source=base.source, detector=base.detector, monitor=base.monitor, run=base.run,
                       output=OutputConfig(events=str(Path(tmp) / "events.jsonl")))
         for round_ in range(args.rounds):
             rates["bare"].append(bare_invoke_fps(detector, args.frames))
-            rates["app"].append(app.run(base, detector=detector)["fps"])
-            rates["full"].append(app.run(full, detector=detector, extra_outputs=[DrawnFrames()])["fps"])
-            rates["app_mem"].append(app.run(base, detector=detector, source=PreloadedFrames(frames))["fps"])
-            rates["full_mem"].append(app.run(full, detector=detector, source=PreloadedFrames(frames),
-                                             extra_outputs=[DrawnFrames()])["fps"])
+            run_app("app", base)
+            run_app("full", full, extra_outputs=[DrawnFrames()])
+            run_app("app_mem", base, source=PreloadedFrames(frames))
+            # The overlay draws on the frames in place: a copy (made before the run starts)
+            # keeps the preloaded frames clean for the next rounds.
+            run_app("full_mem", full, source=PreloadedFrames([f.copy() for f in frames]),
+                    extra_outputs=[DrawnFrames()])
             print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.1f} fps" for k, v in rates.items()))
 
     def ratio(name: str) -> float:
@@ -139,6 +150,10 @@ def main() -> int:
     for name, label in (("bare", "bare invoke"), ("app", "app end-to-end"), ("full", "app + draw + events"),
                         ("app_mem", "app, frames in memory"), ("full_mem", "app + draw + events, frames in memory")):
         print(f"{label} fps {statistics.median(rates[name]):.1f}")
+    for name, runs in stages.items():
+        names = [stage for stage in runs[-1] if all(run.get(stage) for run in runs)]
+        print(f"stages p50 ms, {name}: " + ", ".join(
+            f"{stage} {statistics.median(run[stage]['p50'] for run in runs):.2f}" for stage in names))
     print(f"ratio_full_mem {ratio('full_mem'):.3f}")
     print(f"ratio_app_mem {ratio('app_mem'):.3f}")
     print(f"ratio_full {ratio('full'):.3f}")

@@ -125,3 +125,18 @@ def test_trails_follow_tracks_and_are_dropped_with_them():
 def test_track_colours_are_stable_and_distinct():
     colours = {track_colour(i) for i in range(1, 13)}
     assert len(colours) == 12 and track_colour(5) == track_colour(5)
+
+
+def test_banner_patches_are_exactly_what_drawing_the_text_gives():
+    from pi_vision.overlay import _draw_label
+    lines = ["model | 2 threads | 85.3 fps | invoke p50 9.4 ms", "gjpqy| second line"]
+    for w, h in [(640, 480), (200, 30)]:
+        rng = np.random.default_rng(0)
+        expected = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        image = expected.copy()
+        scale = max(0.35, min(w, h) / 1200)
+        y = 0
+        for line in lines:
+            y += _draw_label(expected, line, (0, y), (40, 40, 40), scale, below=True, text_colour=(255, 255, 255))
+        Overlay(LABELS).draw(image, Detections.empty(), lines)
+        assert (image == expected).all()
