@@ -112,3 +112,12 @@ def test_softmax_loss_keeps_the_hardest_negatives(negatives_per_positive, min_ne
     loss = softmax_hard_negative_loss(logits[None], targets, positive, weights, negatives_per_positive, min_negatives)
     expected = _ce(logits[1], 2) + sum(_ce(logits[a], 0) for a in expected_negatives)
     assert float(loss) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("alpha, size, expected", [
+    (0.25, 128, "ssd_mbv1_0.25_128"), (0.5, 160, "ssd_mbv1_0.5_160"),
+    (0.75, 192, "ssd_mbv1_0.75_192"), (1.0, 224, "ssd_mbv1_1.0_224"),
+])
+def test_model_names_are_the_ones_users_type(alpha, size, expected):
+    from pi_vision.training.export import model_name
+    assert model_name(alpha, size) == expected

@@ -53,7 +53,9 @@ def training_minutes(run_dir: Path, until_step: int) -> float:
 
 
 def model_name(alpha: float, size: int, prefix: str = "ssd_mbv1") -> str:
-    return f"{prefix}_{alpha:g}_{size}"
+    """``ssd_mbv1_<alpha>_<input size>``; alpha keeps a decimal point (1.0, not 1), as users type it."""
+    text = f"{alpha:g}"
+    return f"{prefix}_{text if '.' in text else text + '.0'}_{size}"
 
 
 def export_run(run_dir: Path, out_dir: Path, sizes: list[int], precisions: list[str], data_dir: Path,
