@@ -9,8 +9,8 @@ In one run, on the same model, threads and video (decoded as fast as it goes):
     threads on a 2-core machine).
 All are interleaved in rounds so machine noise hits them alike; each ratio is the
 median over rounds. Then, per app variant, the median over rounds of each stage's p50 in
-ms as the monitor measures it, which shows where the time beyond invoke goes. The last line is ``ratio R`` =
-app / bare.
+ms as the monitor measures it, which shows where the time beyond invoke goes. The last
+line is ``ratio R`` = app / bare.
 
     python scripts/bench_pipeline.py --model M --source VIDEO --threads N
 """

@@ -121,3 +121,12 @@ def test_softmax_loss_keeps_the_hardest_negatives(negatives_per_positive, min_ne
 def test_model_names_are_the_ones_users_type(alpha, size, expected):
     from pi_vision.training.export import model_name
     assert model_name(alpha, size) == expected
+
+
+@pytest.mark.parametrize("tiles, expected", [
+    (1, "dense outputs of the reference on the full image, every"),
+    (2, "dense outputs of the reference on the full image + 2x2 tiles, every"),
+])
+def test_model_card_names_the_teacher_views_the_run_used(tiles, expected):
+    from pi_vision.training.export import _teacher_description
+    assert _teacher_description(0.3, tiles).startswith(expected)
