@@ -53,6 +53,8 @@ def parse_args() -> argparse.Namespace:
                         help="probability that a training image is a 2x2 mosaic of four")
     parser.add_argument("--zoom-out", type=float, default=AugmentConfig.zoom_out_probability,
                         help="probability of shrinking an image onto a larger grey canvas")
+    parser.add_argument("--init-from", type=Path,
+                        help="start from the weights of this run folder's newest checkpoint (same alpha and classes)")
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--max-images", type=int, help="use only this many images (smoke tests)")
     parser.add_argument("--no-pretrained", action="store_true", help="random backbone instead of ImageNet")
@@ -88,6 +90,7 @@ def main() -> int:
                          warmup_steps=args.warmup, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
                          pretrained_backbone=not args.no_pretrained, frozen_blocks=args.frozen_blocks,
                          backbone_lr_scale=args.backbone_lr_scale, class_loss=args.class_loss,
+                         init_from=str(args.init_from) if args.init_from else None,
                          augment={"mosaic_probability": args.mosaic, "zoom_out_probability": args.zoom_out},
                          data={"recipe": args.recipe, "images": len(store),
                                **({"min_pseudo_score": min_score, "hard_labels": args.hard_labels,

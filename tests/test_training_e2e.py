@@ -13,7 +13,7 @@ pytest.importorskip("pycocotools")
 
 from pi_vision.training import checkpoint  # noqa: E402
 from pi_vision.training.data.recipes import voc_split  # noqa: E402
-from pi_vision.training.export import EvalSet, export_run  # noqa: E402
+from pi_vision.training.export import EvalSet, earlier_stage, export_run  # noqa: E402
 from pi_vision.training.jobs import write_coco_json  # noqa: E402
 from pi_vision.training.loader import ImageStore  # noqa: E402
 from pi_vision.config import DetectorConfig  # noqa: E402
@@ -65,6 +65,23 @@ def test_train_resume_convert_detect(raccoon, data_dir, tmp_path):
         assert "TFLite_Detection_PostProcess:2" in names
         card = yaml.safe_load((tmp_path / "models" / (model.stem + ".yaml")).read_text())
         assert card["training"]["augmentation"].startswith("2x2 mosaic (p 0.0)")
+
+
+def test_a_run_can_start_from_another_runs_weights(raccoon, tmp_path):
+    store = ImageStore(raccoon[0], None)
+    settings = dict(alpha=0.25, class_names=["raccoon"], sizes=[128], batch_size=4, steps=2, warmup_steps=1, log_every=1)
+    first = Trainer(TrainConfig(out_dir=tmp_path / "first", **settings), store)
+    first.run()
+    second = Trainer(TrainConfig(out_dir=tmp_path / "second", frozen_blocks=13, init_from=str(tmp_path / "first"),
+                                 **settings), store)
+    assert second.step == 0  # the weights carry over, the schedule starts again
+    for a, b in zip(first.model.get_weights(), second.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    second.run()
+    state = json.loads((checkpoint.latest(tmp_path / "second" / "checkpoints") / checkpoint.STATE).read_text())
+    stage = earlier_stage(state["config"]["init_from"])
+    assert stage["checkpoint"] == str(tmp_path / "first" / "checkpoints" / "step_0000002")
+    assert stage["steps"] == 2 and stage["frozen_backbone_blocks"] == 0 and stage["initialised_from"] is None
 
 
 @pytest.mark.parametrize("class_loss", ["focal", "softmax"])

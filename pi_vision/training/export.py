@@ -52,6 +52,23 @@ def training_minutes(run_dir: Path, until_step: int) -> float:
     return round(sum(g for g in gaps if 0 < g < MAX_LOG_GAP_S) / 60, 1)
 
 
+def earlier_stage(init_from: str | None) -> dict | None:
+    """What the run started from when it was initialised from another run's checkpoint."""
+    if not init_from:
+        return None
+    path = Path(init_from)
+    ckpt = path if (path / checkpoint.STATE).exists() else checkpoint.latest(path / "checkpoints")
+    if ckpt is None:
+        return {"checkpoint": init_from, "note": "no longer on disk"}
+    state = json.loads((ckpt / checkpoint.STATE).read_text())
+    config = state.get("config", {})
+    run_dir = ckpt.parent.parent
+    return {"checkpoint": str(ckpt), "steps": state["step"], "frozen_backbone_blocks": config.get("frozen_blocks", 0),
+            "augmentation": _augmentation_description(config.get("augment") or {}),
+            "wall_time_minutes": training_minutes(run_dir, state["step"]),
+            "initialised_from": earlier_stage(config.get("init_from"))}
+
+
 def model_name(alpha: float, size: int, prefix: str = "ssd_mbv1") -> str:
     """``ssd_mbv1_<alpha>_<input size>``; alpha keeps a decimal point (1.0, not 1), as users type it."""
     text = f"{alpha:g}"
@@ -151,6 +168,7 @@ def _card(name, path, ssd, size, precision, complexity, labels, config, step, ck
             "wall_time_minutes": minutes,
             "trained_on": "2-core x86 CPU, TensorFlow CPU",
             "checkpoint": str(ckpt),
+            "initialised_from": earlier_stage(config.get("init_from")),
         },
     }
     if result is not None:

@@ -52,6 +52,9 @@ class TrainConfig:
     augment: dict = field(default_factory=dict)
     # What the store was built from (recipe, image count), recorded for the model cards.
     data: dict = field(default_factory=dict)
+    # Start from the weights (not the optimizer or step) of another run's newest checkpoint,
+    # e.g. to go on training a finished run with a different recipe.
+    init_from: str | None = None
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
@@ -86,11 +89,18 @@ class Trainer:
         if ckpt is not None:
             state = checkpoint.restore(ckpt, self.model, [self.optimizer, self.backbone_optimizer])
             self.step = state["step"]
+            config.init_from = state.get("config", {}).get("init_from", config.init_from)
             # Keep a record when a resumed run trains on different data than before.
             previous = state.get("config", {}).get("data", {})
             if previous != config.data:
                 config.data = dict(config.data, history=previous.get("history", []) + [
                     {"until_step": self.step, "data": {k: v for k, v in previous.items() if k != "history"}}])
+        elif config.init_from:
+            source = checkpoint.latest(Path(config.init_from) / "checkpoints")
+            if source is None:
+                raise FileNotFoundError(f"--init-from {config.init_from}: no checkpoints/step_* in it")
+            checkpoint.restore(source, self.model)
+            config.init_from = str(source)  # the exact checkpoint, for the model cards
         elif config.pretrained_backbone:
             load_backbone(self.model, backbone_file(config.alpha))
         # A resumed run draws fresh batches rather than replaying the ones it already saw.
