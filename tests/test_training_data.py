@@ -73,6 +73,29 @@ def test_flip_mirrors_boxes():
     np.testing.assert_allclose(flipped.boxes, [[0.1, 0.7, 0.5, 0.9]], atol=1e-6)
 
 
+@pytest.mark.parametrize("crop_aspect, expected_w_over_h", [
+    ("stretched", 0.75),  # a square object in a 4:3 frame, stretched onto a square input as the app does
+    ("natural", 1.0),
+])
+def test_crops_distort_objects_like_the_app_does(crop_aspect, expected_w_over_h):
+    rng = np.random.default_rng(0)
+    image = np.zeros((300, 400, 3), np.uint8)
+    labels = BoxLabels([[100 / 300, 150 / 400, 200 / 300, 250 / 400]], [0], [1.0])
+    config = AugmentConfig(mosaic_probability=0, crop_probability=1, zoom_out_probability=0, flip_probability=0,
+                           min_visible=0.99, crop_aspect=crop_aspect)
+    shapes = []
+    for _ in range(300):
+        _, out = compose([(image, labels)], (160, 160), rng, config)
+        shapes += [(b[3] - b[1]) / (b[2] - b[0]) for b in out.boxes]
+    assert len(shapes) > 50
+    assert np.median(shapes) == pytest.approx(expected_w_over_h, abs=0.06)
+
+
+def test_unknown_crop_aspect_is_rejected():
+    with pytest.raises(ValueError, match="crop_aspect"):
+        AugmentConfig(crop_aspect="square")
+
+
 def test_augmented_boxes_follow_the_pixels():
     """A white square on black stays inside its transformed box through mosaics, crops and flips."""
     rng = np.random.default_rng(0)

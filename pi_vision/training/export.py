@@ -114,8 +114,10 @@ def _teacher_description(min_score, tiles: int) -> str:
 
 
 def _augmentation_description(overrides: dict) -> str:
-    a = AugmentConfig(**overrides)
-    return (f"2x2 mosaic (p {a.mosaic_probability}), random crops (p {a.crop_probability}), zoom-out "
+    # Runs recorded before crop_aspect existed cropped at the natural aspect.
+    a = AugmentConfig(**({"crop_aspect": "natural"} | overrides))
+    return (f"2x2 mosaic (p {a.mosaic_probability}), random crops (p {a.crop_probability}, "
+            f"{a.crop_aspect} aspect), zoom-out "
             f"(p {a.zoom_out_probability}), flip, colour jitter")
 
 

@@ -107,6 +107,8 @@ class Trainer:
         self.loader = BatchLoader(store, self.ssd.anchor_spec, self.ssd.num_classes, config.sizes,
                                   config.batch_size, seed=config.seed + self.step,
                                   augment=AugmentConfig(**config.augment))
+        # Record every augmentation setting, not only the overrides, so defaults can change later.
+        config.augment = asdict(self.loader.augment)
         self._train_step = tf.function(self._step, reduce_retracing=True)
 
     def _freeze_backbone(self, blocks: int) -> None:
