@@ -55,6 +55,11 @@ def parse_args() -> argparse.Namespace:
                         help="probability of shrinking an image onto a larger grey canvas")
     parser.add_argument("--init-from", type=Path,
                         help="start from the weights of this run folder's newest checkpoint (same alpha and classes)")
+    parser.add_argument("--min-box-pixels", type=float, default=AugmentConfig.min_box_pixels,
+                        help="labels smaller than this on a side of the training input are dropped")
+    parser.add_argument("--repeat-threshold", type=float, default=0.0,
+                        help="repeat-factor sampling: images with classes seen in fewer than this fraction of "
+                             "images are drawn more often (e.g. 0.05; 0 = uniform)")
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--max-images", type=int, help="use only this many images (smoke tests)")
     parser.add_argument("--no-pretrained", action="store_true", help="random backbone instead of ImageNet")
@@ -90,8 +95,10 @@ def main() -> int:
                          warmup_steps=args.warmup, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
                          pretrained_backbone=not args.no_pretrained, frozen_blocks=args.frozen_blocks,
                          backbone_lr_scale=args.backbone_lr_scale, class_loss=args.class_loss,
+                         repeat_threshold=args.repeat_threshold,
                          init_from=str(args.init_from) if args.init_from else None,
-                         augment={"mosaic_probability": args.mosaic, "zoom_out_probability": args.zoom_out},
+                         augment={"mosaic_probability": args.mosaic, "zoom_out_probability": args.zoom_out,
+                                  "min_box_pixels": args.min_box_pixels},
                          data={"recipe": args.recipe, "images": len(store),
                                **({"min_pseudo_score": min_score, "hard_labels": args.hard_labels,
                                    "teacher_tiles": args.teacher_tiles}

@@ -17,6 +17,7 @@ from pi_vision.training.labels import BoxLabels
 from pi_vision.training.data.sample import Sample
 from pi_vision.training.loader import ImageStore, layer_anchor_counts
 from pi_vision.training.model_spec import zoo_anchor_spec
+from pi_vision.training.sampling import repeat_factors, sampling_probabilities
 from pi_vision.training.targets import AnchorMatcher
 
 VOC_XML = """<annotation><filename>a.jpg</filename><size><width>200</width><height>100</height></size>
@@ -154,3 +155,25 @@ def test_image_store_filters_teacher_labels_and_can_make_them_hard(tmp_path, har
     # The 0.2 box is dropped; the human box replaces the teacher's box of its class it overlaps.
     assert sorted(labels.scores.tolist()) == pytest.approx(expected_scores)
     assert len(labels) == 2 and labels.classes.tolist().count(0) == 2
+
+
+def _shows(*classes, score=0.9) -> BoxLabels:
+    return BoxLabels(np.tile([0.1, 0.1, 0.5, 0.5], (len(classes), 1)), list(classes), [score] * len(classes))
+
+
+@pytest.mark.parametrize("threshold, expected", [
+    # class 0 shows in 3 of 4 images (f 0.75), class 1 in one (f 0.25); a 0.2-score label does not count
+    (0.25, [1.0, 1.0, 1.0, 1.0]),
+    (0.75, [1.0, 3 ** 0.5, 1.0, 1.0]),
+    (1.0, [(4 / 3) ** 0.5, 2.0, (4 / 3) ** 0.5, 1.0]),
+])
+def test_repeat_factors_favour_images_with_rare_classes(threshold, expected):
+    unsure = BoxLabels([[0.1, 0.1, 0.5, 0.5]] * 2, [0, 2], [0.9, 0.2])
+    labels = [_shows(0), _shows(0, 1), unsure, BoxLabels.empty()]
+    np.testing.assert_allclose(repeat_factors(labels, 3, threshold), expected, rtol=1e-6)
+    probabilities = sampling_probabilities(labels, 3, threshold)
+    np.testing.assert_allclose(probabilities, np.array(expected) / sum(expected), rtol=1e-6)
+
+
+def test_threshold_zero_samples_uniformly():
+    assert sampling_probabilities([_shows(0), _shows(1)], 2, 0.0) is None

@@ -118,7 +118,7 @@ def _augmentation_description(overrides: dict) -> str:
     a = AugmentConfig(**({"crop_aspect": "natural"} | overrides))
     return (f"2x2 mosaic (p {a.mosaic_probability}), random crops (p {a.crop_probability}, "
             f"{a.crop_aspect} aspect), zoom-out "
-            f"(p {a.zoom_out_probability}), flip, colour jitter")
+            f"(p {a.zoom_out_probability}), flip, colour jitter; labels under {a.min_box_pixels:g} px dropped")
 
 
 def _card(name, path, ssd, size, precision, complexity, labels, config, step, ckpt, post, eval_set,
@@ -163,6 +163,7 @@ def _card(name, path, ssd, size, precision, complexity, labels, config, step, ck
                     + " (anchors IoU >= 0.5) + smooth L1 on box encodings",
             "hard_labels": data.get("hard_labels", False),
             "augmentation": _augmentation_description(config.get("augment") or {}),
+            "repeat_factor_sampling_threshold": config.get("repeat_threshold", 0.0),
             "multi_scale_sizes": config["sizes"],
             "batch_size": config["batch_size"],
             "steps": step,

@@ -18,6 +18,7 @@ from pi_vision.training.augment import AugmentConfig, compose
 from pi_vision.training.data.pseudo_labels import PseudoLabelCache, merge_with_human
 from pi_vision.training.data.sample import Sample, load_rgb
 from pi_vision.training.labels import BoxLabels
+from pi_vision.training.sampling import sampling_probabilities
 from pi_vision.training.targets import AnchorMatcher, MatchConfig
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,9 @@ class BatchLoader:
 
     def __init__(self, store: ImageStore, anchor_spec: AnchorSpec, num_classes: int, sizes: list[int],
                  batch_size: int, seed: int, augment: AugmentConfig = AugmentConfig(),
-                 match: MatchConfig = MatchConfig(), prefetch: int = 3):
+                 match: MatchConfig = MatchConfig(), prefetch: int = 3, repeat_threshold: float = 0.0):
         self.store, self.sizes, self.batch_size, self.augment = store, sizes, batch_size, augment
+        self._probabilities = sampling_probabilities(store.labels, num_classes, repeat_threshold)
         self._matchers = {s: AnchorMatcher(generate_anchors(anchor_spec, (s, s)), num_classes, match,
                                            layer_anchor_counts(anchor_spec, s)) for s in sizes}
         self._rng = np.random.default_rng(seed)
@@ -86,7 +88,7 @@ class BatchLoader:
         matcher = self._matchers[size]
         images, targets = [], []
         for _ in range(self.batch_size):
-            picks = rng.integers(0, len(self.store), size=4)
+            picks = rng.choice(len(self.store), size=4, p=self._probabilities)
             items = [(self.store.images[i], self.store.labels[i]) for i in picks]
             image, labels = compose(items, (size, size), rng, self.augment)
             images.append(image)

@@ -52,6 +52,8 @@ class TrainConfig:
     augment: dict = field(default_factory=dict)
     # What the store was built from (recipe, image count), recorded for the model cards.
     data: dict = field(default_factory=dict)
+    # Repeat-factor sampling threshold (sampling.py); 0 draws every image equally often.
+    repeat_threshold: float = 0.0
     # Start from the weights (not the optimizer or step) of another run's newest checkpoint,
     # e.g. to go on training a finished run with a different recipe.
     init_from: str | None = None
@@ -106,7 +108,7 @@ class Trainer:
         # A resumed run draws fresh batches rather than replaying the ones it already saw.
         self.loader = BatchLoader(store, self.ssd.anchor_spec, self.ssd.num_classes, config.sizes,
                                   config.batch_size, seed=config.seed + self.step,
-                                  augment=AugmentConfig(**config.augment))
+                                  augment=AugmentConfig(**config.augment), repeat_threshold=config.repeat_threshold)
         # Record every augmentation setting, not only the overrides, so defaults can change later.
         config.augment = asdict(self.loader.augment)
         self._train_step = tf.function(self._step, reduce_retracing=True)
