@@ -69,8 +69,24 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def input_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with the command line, checked before hours of labelling and training."""
+    if args.recipe == "voc" and args.voc is None:
+        return "--recipe voc needs --voc FOLDER (a folder with annotations/ and images/)"
+    if args.init_from is not None:
+        from pi_vision.training import checkpoint
+        if checkpoint.latest(args.init_from / "checkpoints") is None:
+            return (f"--init-from {args.init_from}: no checkpoint in {args.init_from / 'checkpoints'}; "
+                    "give the --out folder of an earlier training run")
+    return None
+
+
 def main() -> int:
     args = parse_args()
+    problem = input_error(args)
+    if problem:
+        print(f"train.py: {problem}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",
                         handlers=[logging.StreamHandler(), logging.FileHandler(args.out / "train.log")])
@@ -83,8 +99,6 @@ def main() -> int:
         store = jobs.coco_store(shared_data_dir(), args.cache, args.max_images, min_score, args.hard_labels,
                                 TeacherConfig(tile_grid=args.teacher_tiles))
     else:
-        if args.voc is None:
-            sys.exit("--recipe voc needs --voc FOLDER")
         class_names = args.classes or jobs.voc_class_names(args.voc / "annotations")
         store = jobs.voc_store(args.voc / "annotations", args.voc / "images", class_names, args.holdout, args.out)
     if args.label_only:

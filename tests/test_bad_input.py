@@ -76,3 +76,24 @@ def test_display_without_a_desktop(reference_path):
                              "--display", "--max-frames", "1"], cwd=REPO, env=dict(env, PYTHONPATH=str(REPO)),
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "needs a desktop session" in result.stderr
+
+
+TRAIN_CASES = [
+    ("voc without a folder", ["--recipe", "voc", "--out", "{tmp}/run"], "--recipe voc needs --voc FOLDER"),
+    ("init from a folder without checkpoints", ["--init-from", "{tmp}", "--out", "{tmp}/run"],
+     "no checkpoint in"),
+]
+
+
+@pytest.mark.parametrize("args, message", [c[1:] for c in TRAIN_CASES], ids=[c[0] for c in TRAIN_CASES])
+def test_train_script_rejects_bad_input_before_any_work(args, message, tmp_path):
+    pytest.importorskip("tensorflow")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"),
+                             *[a.format(tmp=tmp_path) for a in args]],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    ours = [line for line in result.stderr.strip().splitlines() if line.startswith("train.py:")]
+    assert len(ours) == 1 and message in ours[0], result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "run").exists()  # nothing written
