@@ -1,13 +1,16 @@
-"""Training batches: images held in memory, augmented and matched to anchors in a worker thread.
+"""Training batches: images held in memory, augmented and matched to anchors in worker threads.
 
-OpenCV and NumPy release the GIL for their heavy work, so one thread keeps up with the
-training step on these 2-core machines without copying the image store into processes.
+OpenCV, NumPy and the TFLite interpreter release the GIL for their heavy work, so threads
+keep up with the training step on these 2-core machines without copying the image store
+into processes. With feature distillation each augmented image also goes through the
+teacher, which costs more than the augmentation: then a second worker helps.
 """
 from __future__ import annotations
 
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -20,6 +23,7 @@ from pi_vision.training.data.sample import Sample, load_rgb
 from pi_vision.training.labels import BoxLabels
 from pi_vision.training.sampling import sampling_probabilities
 from pi_vision.training.targets import AnchorMatcher, MatchConfig
+from pi_vision.training.teacher import Teacher
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,8 @@ class Batch:
     box_targets: np.ndarray    # (B, A, 4)
     box_weights: np.ndarray    # (B, A)
     class_weights: np.ndarray  # (B, A)
+    # The teacher's backbone maps of these very images, by stride (feature distillation only).
+    teacher_maps: dict[int, np.ndarray] | None = None
 
 
 class BatchLoader:
@@ -71,19 +77,23 @@ class BatchLoader:
 
     def __init__(self, store: ImageStore, anchor_spec: AnchorSpec, num_classes: int, sizes: list[int],
                  batch_size: int, seed: int, augment: AugmentConfig = AugmentConfig(),
-                 match: MatchConfig = MatchConfig(), prefetch: int = 3, repeat_threshold: float = 0.0):
+                 match: MatchConfig = MatchConfig(), prefetch: int = 3, repeat_threshold: float = 0.0,
+                 feature_teacher: Callable[[], Teacher] | None = None):
         self.store, self.sizes, self.batch_size, self.augment = store, sizes, batch_size, augment
         self._probabilities = sampling_probabilities(store.labels, num_classes, repeat_threshold)
         self._matchers = {s: AnchorMatcher(generate_anchors(anchor_spec, (s, s)), num_classes, match,
                                            layer_anchor_counts(anchor_spec, s)) for s in sizes}
-        self._rng = np.random.default_rng(seed)
         self._queue: queue.Queue[Batch] = queue.Queue(maxsize=prefetch)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="batch-loader", daemon=True)
-        self._thread.start()
+        workers = 1 if feature_teacher is None else 2
+        self._threads = [threading.Thread(target=self._run, name=f"batch-loader-{k}", daemon=True,
+                                          args=(np.random.default_rng([seed, k]),
+                                                feature_teacher() if feature_teacher else None))
+                         for k in range(workers)]
+        for thread in self._threads:
+            thread.start()
 
-    def make_batch(self) -> Batch:
-        rng = self._rng
+    def make_batch(self, rng: np.random.Generator, teacher: Teacher | None = None) -> Batch:
         size = int(rng.choice(self.sizes))
         matcher = self._matchers[size]
         images, targets = [], []
@@ -93,12 +103,16 @@ class BatchLoader:
             image, labels = compose(items, (size, size), rng, self.augment)
             images.append(image)
             targets.append(matcher(labels))
+        maps = None
+        if teacher is not None:
+            per_image = [teacher.features(image) for image in images]
+            maps = {stride: np.stack([m[stride] for m in per_image]) for stride in per_image[0]}
         return Batch(np.stack(images), np.stack([t.classes for t in targets]), np.stack([t.boxes for t in targets]),
-                     np.stack([t.box_weights for t in targets]), np.stack([t.class_weights for t in targets]))
+                     np.stack([t.box_weights for t in targets]), np.stack([t.class_weights for t in targets]), maps)
 
-    def _run(self) -> None:
+    def _run(self, rng: np.random.Generator, teacher: Teacher | None) -> None:
         while not self._stop.is_set():
-            batch = self.make_batch()
+            batch = self.make_batch(rng, teacher)
             while not self._stop.is_set():
                 try:
                     self._queue.put(batch, timeout=0.5)
@@ -111,4 +125,5 @@ class BatchLoader:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
