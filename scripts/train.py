@@ -53,6 +53,9 @@ def parse_args() -> argparse.Namespace:
                         help="probability that a training image is a 2x2 mosaic of four")
     parser.add_argument("--zoom-out", type=float, default=AugmentConfig.zoom_out_probability,
                         help="probability of shrinking an image onto a larger grey canvas")
+    parser.add_argument("--paste", type=float, default=AugmentConfig.paste_probability,
+                        help="probability that a training image gets 1-3 confident teacher objects from other "
+                             "images pasted on it, every class equally often (object paste; 0 = off)")
     parser.add_argument("--init-from", type=Path,
                         help="start from the weights of this run folder's newest checkpoint (same alpha and classes)")
     parser.add_argument("--min-box-pixels", type=float, default=AugmentConfig.min_box_pixels,
@@ -115,7 +118,7 @@ def main() -> int:
                          repeat_threshold=args.repeat_threshold, mimic_weight=args.mimic_weight,
                          init_from=str(args.init_from) if args.init_from else None,
                          augment={"mosaic_probability": args.mosaic, "zoom_out_probability": args.zoom_out,
-                                  "min_box_pixels": args.min_box_pixels},
+                                  "min_box_pixels": args.min_box_pixels, "paste_probability": args.paste},
                          data={"recipe": args.recipe, "images": len(store),
                                **({"min_pseudo_score": min_score, "hard_labels": args.hard_labels,
                                    "teacher_tiles": args.teacher_tiles}

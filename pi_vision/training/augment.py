@@ -39,6 +39,10 @@ class AugmentConfig:
     # "natural": the source's pixel aspect. Trained on "natural", students drew boxes about
     # 20% too short on landscape and too narrow on portrait coco128 images.
     crop_aspect: str = "stretched"
+    # Object paste (paste.py): the probability that an image gets 1 to ``paste_max_objects``
+    # confident teacher objects from other images pasted on it, rare classes as often as common.
+    paste_probability: float = 0.0
+    paste_max_objects: int = 3
 
     def __post_init__(self):
         if self.crop_aspect not in ("stretched", "natural"):

@@ -128,6 +128,7 @@ def _augmentation_description(overrides: dict) -> str:
     return (f"2x2 mosaic (p {a.mosaic_probability}), random crops (p {a.crop_probability}, "
             f"{a.crop_aspect} aspect), zoom-out "
             f"(p {a.zoom_out_probability}), flip, colour jitter"
+            + (f", object paste (p {a.paste_probability}, up to {a.paste_max_objects})" if a.paste_probability else "")
             + f"; labels under {a.min_box_pixels:g} px dropped")
 
 

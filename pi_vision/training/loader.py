@@ -21,6 +21,7 @@ from pi_vision.training.augment import AugmentConfig, compose
 from pi_vision.training.data.pseudo_labels import PseudoLabelCache, merge_with_human
 from pi_vision.training.data.sample import Sample, load_rgb
 from pi_vision.training.labels import BoxLabels
+from pi_vision.training.paste import ObjectBank, paste_objects
 from pi_vision.training.sampling import sampling_probabilities
 from pi_vision.training.targets import AnchorMatcher, MatchConfig
 from pi_vision.training.teacher import Teacher
@@ -83,6 +84,10 @@ class BatchLoader:
         self._probabilities = sampling_probabilities(store.labels, num_classes, repeat_threshold)
         self._matchers = {s: AnchorMatcher(generate_anchors(anchor_spec, (s, s)), num_classes, match,
                                            layer_anchor_counts(anchor_spec, s)) for s in sizes}
+        self._bank = ObjectBank(store.images, store.labels, augment.min_visible, seed=seed) \
+            if augment.paste_probability > 0 else None
+        if self._bank is not None:
+            log.info("object paste: %d objects of %d classes", len(self._bank), len(self._bank.classes))
         self._queue: queue.Queue[Batch] = queue.Queue(maxsize=prefetch)
         self._stop = threading.Event()
         workers = 1 if feature_teacher is None else 2
@@ -101,6 +106,10 @@ class BatchLoader:
             picks = rng.choice(len(self.store), size=4, p=self._probabilities)
             items = [(self.store.images[i], self.store.labels[i]) for i in picks]
             image, labels = compose(items, (size, size), rng, self.augment)
+            if self._bank is not None and rng.random() < self.augment.paste_probability:
+                count = int(rng.integers(1, self.augment.paste_max_objects + 1))
+                image, labels = paste_objects(image, labels, self._bank, count, rng, self.augment.min_visible,
+                                              self.augment.min_box_pixels)
             images.append(image)
             targets.append(matcher(labels))
         maps = None
