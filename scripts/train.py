@@ -63,9 +63,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat-threshold", type=float, default=0.0,
                         help="repeat-factor sampling: images with classes seen in fewer than this fraction of "
                              "images are drawn more often (e.g. 0.05; 0 = uniform)")
-    parser.add_argument("--mimic-weight", type=float, default=0.0,
-                        help="feature distillation: the backbone's stride-16/32 maps also learn to predict the "
-                             "reference's (through training-only 1x1 adapters) with this loss weight; 0 = off")
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--max-images", type=int, help="use only this many images (smoke tests)")
     parser.add_argument("--no-pretrained", action="store_true", help="random backbone instead of ImageNet")
@@ -115,7 +112,7 @@ def main() -> int:
                          warmup_steps=args.warmup, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
                          pretrained_backbone=not args.no_pretrained, frozen_blocks=args.frozen_blocks,
                          backbone_lr_scale=args.backbone_lr_scale, class_loss=args.class_loss,
-                         repeat_threshold=args.repeat_threshold, mimic_weight=args.mimic_weight,
+                         repeat_threshold=args.repeat_threshold,
                          init_from=str(args.init_from) if args.init_from else None,
                          augment={"mosaic_probability": args.mosaic, "zoom_out_probability": args.zoom_out,
                                   "min_box_pixels": args.min_box_pixels, "paste_probability": args.paste},

@@ -84,25 +84,6 @@ def test_a_run_can_start_from_another_runs_weights(raccoon, tmp_path):
     assert stage["steps"] == 2 and stage["frozen_backbone_blocks"] == 0 and stage["initialised_from"] is None
 
 
-def test_feature_distillation_trains_its_adapters_and_resumes_them(raccoon, reference_path, tmp_path):
-    store = ImageStore(raccoon[0], None)
-    config = TrainConfig(alpha=0.25, class_names=["raccoon"], out_dir=tmp_path / "run", sizes=[128], batch_size=4,
-                         steps=8, warmup_steps=1, log_every=1, checkpoint_every=4, mimic_weight=1.0,
-                         augment={"mosaic_probability": 0.0})
-    trainer = Trainer(config, store)
-    trainer.run()
-    mimic = [json.loads(line)["mimic_loss"] for line in (config.out_dir / "metrics.jsonl").read_text().splitlines()]
-    assert len(mimic) == 8 and mimic[-1] < 0.7 * mimic[0], mimic  # the adapters learn to read the teacher's maps
-    saved = [v.numpy() for v in trainer.mimic_variables()]
-    config.steps = 9
-    resumed = Trainer(config, store)
-    assert resumed.step == 8
-    for a, b in zip(saved, resumed.mimic_variables(), strict=True):
-        np.testing.assert_array_equal(a, b.numpy())
-    # The adapters live beside the detector, never in it: what gets exported is the plain SSD.
-    assert not any("mimic" in w.path for w in resumed.model.weights)
-
-
 @pytest.mark.parametrize("class_loss", ["focal", "softmax"])
 def test_converted_head_keeps_class_numbering(class_loss, street_image, tmp_path):
     """Class k of the network is class k of the converted file, with or without a background column."""

@@ -13,8 +13,6 @@ log = logging.getLogger(__name__)
 
 WEIGHTS = "model.weights.h5"
 OPTIMIZER = "optimizer.npz"
-# Training-only variables outside the model (e.g. feature-distillation adapters).
-AUX = "aux.npz"
 STATE = "state.json"
 
 
@@ -26,7 +24,7 @@ def _optimizer_variables(optimizers) -> list:
 
 
 def save(directory: Path, model: keras.Model, optimizer, step: int,
-         extra: dict | None = None, keep: int = 3, aux: list | None = None) -> Path:
+         extra: dict | None = None, keep: int = 3) -> Path:
     """Write ``directory/step_<n>`` (via a temporary folder and a rename, so a kill mid-write
     never leaves a broken checkpoint) and prune all but the newest ``keep``."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -36,8 +34,6 @@ def save(directory: Path, model: keras.Model, optimizer, step: int,
     tmp.mkdir()
     model.save_weights(tmp / WEIGHTS)
     np.savez(tmp / OPTIMIZER, *[v.numpy() for v in _optimizer_variables(optimizer)])
-    if aux:
-        np.savez(tmp / AUX, *[v.numpy() for v in aux])
     (tmp / STATE).write_text(json.dumps({"step": step} | (extra or {}), indent=2))
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
@@ -56,23 +52,17 @@ def latest(directory: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def _assign(path: Path, variables: list) -> None:
-    with np.load(path) as saved:
-        values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-    if len(values) != len(variables):
-        raise ValueError(f"{path}: {len(values)} variables saved, {len(variables)} to restore")
-    for variable, value in zip(variables, values):
-        variable.assign(value)
-
-
-def restore(path: Path, model: keras.Model, optimizer=None, aux: list | None = None) -> dict:
-    """Load a checkpoint into ``model`` (and ``optimizer`` - one or a list - whose variables must
-    already be built, and the ``aux`` variables when the checkpoint has them)."""
+def restore(path: Path, model: keras.Model, optimizer=None) -> dict:
+    """Load a checkpoint into ``model`` (and ``optimizer`` - one or a list - whose variables must already be built)."""
     model.load_weights(path / WEIGHTS)
     if optimizer is not None:
-        _assign(path / OPTIMIZER, _optimizer_variables(optimizer))
-    if aux and (path / AUX).exists():
-        _assign(path / AUX, aux)
+        with np.load(path / OPTIMIZER) as saved:
+            values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        variables = _optimizer_variables(optimizer)
+        if len(values) != len(variables):
+            raise ValueError(f"{path}: {len(values)} optimizer variables, optimizer has {len(variables)}")
+        for variable, value in zip(variables, values):
+            variable.assign(value)
     state = json.loads((path / STATE).read_text())
     log.info("restored %s (step %d)", path, state["step"])
     return state

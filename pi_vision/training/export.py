@@ -65,7 +65,6 @@ def earlier_stage(init_from: str | None) -> dict | None:
     run_dir = ckpt.parent.parent
     return {"checkpoint": str(ckpt), "steps": state["step"], "frozen_backbone_blocks": config.get("frozen_blocks", 0),
             "augmentation": _augmentation_description(config.get("augment") or {}),
-            "feature_distillation_weight": config.get("mimic_weight", 0.0),
             "wall_time_minutes": training_minutes(run_dir, state["step"]),
             "initialised_from": earlier_stage(config.get("init_from"))}
 
@@ -112,14 +111,6 @@ def _teacher_description(min_score, tiles: int) -> str:
     views = "the full image" + (f" + {tiles}x{tiles} tiles" if tiles > 1 else "")
     return (f"dense outputs of the reference on {views}, every (box, class) "
             f"with score >= {min_score} as a soft target, per-class NMS {t.nms_iou}, top {t.max_boxes} per image")
-
-
-def _mimic_description(config: dict) -> str:
-    weight = config.get("mimic_weight", 0.0)
-    if not weight:
-        return ""
-    return (f" + {weight:g} x feature distillation (MSE between 1x1-adapted backbone maps at strides 16 and 32 "
-            "and the reference's own maps of the same augmented image)")
 
 
 def _augmentation_description(overrides: dict) -> str:
@@ -171,7 +162,7 @@ def _card(name, path, ssd, size, precision, complexity, labels, config, step, ck
             "data_history": data.get("history"),
             "loss": ("softmax cross-entropy over background + classes, 3 hard negatives per positive"
                      if ssd.class_loss == "softmax" else "quality focal loss on soft per-class targets")
-                    + " (anchors IoU >= 0.5) + smooth L1 on box encodings" + _mimic_description(config),
+                    + " (anchors IoU >= 0.5) + smooth L1 on box encodings",
             "hard_labels": data.get("hard_labels", False),
             "augmentation": _augmentation_description(config.get("augment") or {}),
             "repeat_factor_sampling_threshold": config.get("repeat_threshold", 0.0),
@@ -179,7 +170,6 @@ def _card(name, path, ssd, size, precision, complexity, labels, config, step, ck
             "batch_size": config["batch_size"],
             "steps": step,
             "backbone_lr_scale": config.get("backbone_lr_scale", 1.0),
-            "feature_distillation_weight": config.get("mimic_weight", 0.0),
             "wall_time_minutes": minutes,
             "trained_on": "2-core x86 CPU, TensorFlow CPU",
             "checkpoint": str(ckpt),

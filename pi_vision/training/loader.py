@@ -1,16 +1,13 @@
-"""Training batches: images held in memory, augmented and matched to anchors in worker threads.
+"""Training batches: images held in memory, augmented and matched to anchors in a worker thread.
 
-OpenCV, NumPy and the TFLite interpreter release the GIL for their heavy work, so threads
-keep up with the training step on these 2-core machines without copying the image store
-into processes. With feature distillation each augmented image also goes through the
-teacher, which costs more than the augmentation: then a second worker helps.
+OpenCV and NumPy release the GIL for their heavy work, so one thread keeps up with the
+training step on these 2-core machines without copying the image store into processes.
 """
 from __future__ import annotations
 
 import logging
 import queue
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -24,7 +21,6 @@ from pi_vision.training.labels import BoxLabels
 from pi_vision.training.paste import ObjectBank, paste_objects
 from pi_vision.training.sampling import sampling_probabilities
 from pi_vision.training.targets import AnchorMatcher, MatchConfig
-from pi_vision.training.teacher import Teacher
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +65,6 @@ class Batch:
     box_targets: np.ndarray    # (B, A, 4)
     box_weights: np.ndarray    # (B, A)
     class_weights: np.ndarray  # (B, A)
-    # The teacher's backbone maps of these very images, by stride (feature distillation only).
-    teacher_maps: dict[int, np.ndarray] | None = None
 
 
 class BatchLoader:
@@ -78,8 +72,7 @@ class BatchLoader:
 
     def __init__(self, store: ImageStore, anchor_spec: AnchorSpec, num_classes: int, sizes: list[int],
                  batch_size: int, seed: int, augment: AugmentConfig = AugmentConfig(),
-                 match: MatchConfig = MatchConfig(), prefetch: int = 3, repeat_threshold: float = 0.0,
-                 feature_teacher: Callable[[], Teacher] | None = None):
+                 match: MatchConfig = MatchConfig(), prefetch: int = 3, repeat_threshold: float = 0.0):
         self.store, self.sizes, self.batch_size, self.augment = store, sizes, batch_size, augment
         self._probabilities = sampling_probabilities(store.labels, num_classes, repeat_threshold)
         self._matchers = {s: AnchorMatcher(generate_anchors(anchor_spec, (s, s)), num_classes, match,
@@ -88,17 +81,14 @@ class BatchLoader:
             if augment.paste_probability > 0 else None
         if self._bank is not None:
             log.info("object paste: %d objects of %d classes", len(self._bank), len(self._bank.classes))
+        self._rng = np.random.default_rng(seed)
         self._queue: queue.Queue[Batch] = queue.Queue(maxsize=prefetch)
         self._stop = threading.Event()
-        workers = 1 if feature_teacher is None else 2
-        self._threads = [threading.Thread(target=self._run, name=f"batch-loader-{k}", daemon=True,
-                                          args=(np.random.default_rng([seed, k]),
-                                                feature_teacher() if feature_teacher else None))
-                         for k in range(workers)]
-        for thread in self._threads:
-            thread.start()
+        self._thread = threading.Thread(target=self._run, name="batch-loader", daemon=True)
+        self._thread.start()
 
-    def make_batch(self, rng: np.random.Generator, teacher: Teacher | None = None) -> Batch:
+    def make_batch(self) -> Batch:
+        rng = self._rng
         size = int(rng.choice(self.sizes))
         matcher = self._matchers[size]
         images, targets = [], []
@@ -112,16 +102,12 @@ class BatchLoader:
                                               self.augment.min_box_pixels)
             images.append(image)
             targets.append(matcher(labels))
-        maps = None
-        if teacher is not None:
-            per_image = [teacher.features(image) for image in images]
-            maps = {stride: np.stack([m[stride] for m in per_image]) for stride in per_image[0]}
         return Batch(np.stack(images), np.stack([t.classes for t in targets]), np.stack([t.boxes for t in targets]),
-                     np.stack([t.box_weights for t in targets]), np.stack([t.class_weights for t in targets]), maps)
+                     np.stack([t.box_weights for t in targets]), np.stack([t.class_weights for t in targets]))
 
-    def _run(self, rng: np.random.Generator, teacher: Teacher | None) -> None:
+    def _run(self) -> None:
         while not self._stop.is_set():
-            batch = self.make_batch(rng, teacher)
+            batch = self.make_batch()
             while not self._stop.is_set():
                 try:
                     self._queue.put(batch, timeout=0.5)
@@ -134,5 +120,4 @@ class BatchLoader:
 
     def close(self) -> None:
         self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        self._thread.join(timeout=5)

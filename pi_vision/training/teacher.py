@@ -28,9 +28,6 @@ log = logging.getLogger(__name__)
 # Names of the post-process op's inputs in the reference model.
 SCORES_TENSOR = "convert_scores"
 ENCODINGS_TENSOR = "Squeeze"
-# Backbone maps the students mimic (feature distillation), by stride: the outputs of
-# MobileNet v1 blocks 11 and 13, which feed the reference's SSD head.
-FEATURE_TENSORS = {16: "Conv2d_11_pointwise/Relu6", 32: "Conv2d_13_pointwise/Relu6"}
 
 
 @dataclass(frozen=True)
@@ -59,8 +56,6 @@ class Teacher:
         self._scores = self._find(details, SCORES_TENSOR, last_dim=91)
         self._encodings = self._find(details, ENCODINGS_TENSOR, last_dim=4)
         self._anchors = self._model_anchors(details)
-        self._features = {stride: next((d for d in details if d["name"].endswith("/" + suffix)), None)
-                          for stride, suffix in FEATURE_TENSORS.items()}
         if len(self._anchors) != self._scores["shape"][1]:
             raise ValueError(f"teacher has {self._scores['shape'][1]} anchors, AnchorSpec gives {len(self._anchors)}")
 
@@ -85,30 +80,12 @@ class Teacher:
             raise ValueError(f"cannot find the teacher's dense tensor {name!r}")
         return candidates[0]
 
-    def _invoke(self, image_rgb: np.ndarray) -> None:
+    def dense(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Decoded boxes (N, 4) normalised to ``image_rgb`` and scores (N, 80) for all anchors."""
         h, w = self.input_size
         resized = cv2.resize(image_rgb, (w, h), interpolation=cv2.INTER_LINEAR)
         self._interpreter.set_tensor(self._input["index"], resized[None].astype(self._input["dtype"]))
         self._interpreter.invoke()
-
-    def feature_channels(self) -> dict[int, int]:
-        """Channels of the backbone map at each stride of ``FEATURE_TENSORS``."""
-        missing = [FEATURE_TENSORS[s] for s, d in self._features.items() if d is None]
-        if missing:
-            raise ValueError(f"the teacher has no tensor named */{missing[0]}; feature distillation needs the "
-                             "reference SSD MobileNet v1")
-        return {stride: int(d["shape"][-1]) for stride, d in self._features.items()}
-
-    def features(self, image_rgb: np.ndarray) -> dict[int, np.ndarray]:
-        """The teacher's backbone maps (H, W, C) float32 by stride, for ``image_rgb`` resized to its input."""
-        self.feature_channels()
-        self._invoke(image_rgb)
-        return {stride: dequantize(self._interpreter.get_tensor(d["index"])[0], d)
-                for stride, d in self._features.items()}
-
-    def dense(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Decoded boxes (N, 4) normalised to ``image_rgb`` and scores (N, 80) for all anchors."""
-        self._invoke(image_rgb)
         scores = dequantize(self._interpreter.get_tensor(self._scores["index"])[0], self._scores)
         encodings = dequantize(self._interpreter.get_tensor(self._encodings["index"])[0], self._encodings)
         # Column k of the scores is COCO category id k (column 0 is background).

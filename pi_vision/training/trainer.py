@@ -14,15 +14,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pi_vision.paths import reference_model
 from pi_vision.training import checkpoint
 from pi_vision.training.augment import AugmentConfig
 from pi_vision.training.backbone_init import backbone_file, backbone_layer_names, load_backbone
 from pi_vision.training.loader import BatchLoader, ImageStore
 from pi_vision.training.losses import detection_loss
 from pi_vision.training.model import build_ssd
-from pi_vision.training.model_spec import BACKBONE_TAPS, SSDConfig
-from pi_vision.training.teacher import Teacher
+from pi_vision.training.model_spec import SSDConfig
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +57,6 @@ class TrainConfig:
     # Start from the weights (not the optimizer or step) of another run's newest checkpoint,
     # e.g. to go on training a finished run with a different recipe.
     init_from: str | None = None
-    # Feature distillation (hint learning): weight of a loss that makes the backbone's stride-16
-    # and stride-32 maps predict the teacher's own maps of the same augmented image, through 1x1
-    # adapters that exist only in training. It hands the student what the teacher's backbone
-    # learnt about every COCO class, on every image, labelled or not. 0 turns it off.
-    mimic_weight: float = 0.0
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
@@ -84,12 +77,10 @@ class Trainer:
         self.ssd = SSDConfig(config.alpha, len(config.class_names), class_loss=config.class_loss)
         self.model = build_ssd(self.ssd)
         self._freeze_backbone(config.frozen_blocks)
-        self._adapters = self._build_mimic() if config.mimic_weight > 0 else {}
-        adapter_variables = [v for a in self._adapters.values() for v in a.trainable_variables]
         # Two parameter groups: the pretrained backbone at a lower rate, everything else.
         backbone = {id(v) for name in backbone_layer_names() for suffix in ("", "_bn")
                     for v in self.model.get_layer(name + suffix).trainable_weights}
-        self._groups = [[v for v in self.model.trainable_variables if id(v) not in backbone] + adapter_variables,
+        self._groups = [[v for v in self.model.trainable_variables if id(v) not in backbone],
                         [v for v in self.model.trainable_variables if id(v) in backbone]]
         self.optimizer = make_optimizer(config)
         self.backbone_optimizer = make_optimizer(config, config.backbone_lr_scale)
@@ -98,8 +89,7 @@ class Trainer:
         self.step = 0
         ckpt = checkpoint.latest(config.out_dir / "checkpoints")
         if ckpt is not None:
-            state = checkpoint.restore(ckpt, self.model, [self.optimizer, self.backbone_optimizer],
-                                       aux=self.mimic_variables())
+            state = checkpoint.restore(ckpt, self.model, [self.optimizer, self.backbone_optimizer])
             self.step = state["step"]
             config.init_from = state.get("config", {}).get("init_from", config.init_from)
             # Keep a record when a resumed run trains on different data than before.
@@ -118,31 +108,10 @@ class Trainer:
         # A resumed run draws fresh batches rather than replaying the ones it already saw.
         self.loader = BatchLoader(store, self.ssd.anchor_spec, self.ssd.num_classes, config.sizes,
                                   config.batch_size, seed=config.seed + self.step,
-                                  augment=AugmentConfig(**config.augment), repeat_threshold=config.repeat_threshold,
-                                  feature_teacher=self._feature_teacher if self._adapters else None)
+                                  augment=AugmentConfig(**config.augment), repeat_threshold=config.repeat_threshold)
         # Record every augmentation setting, not only the overrides, so defaults can change later.
         config.augment = asdict(self.loader.augment)
         self._train_step = tf.function(self._step, reduce_retracing=True)
-
-    @staticmethod
-    def _feature_teacher() -> Teacher:
-        return Teacher(reference_model(), num_threads=1)
-
-    def _build_mimic(self) -> dict[int, keras.layers.Layer]:
-        """1x1 adapters from the student's backbone maps to the teacher's channel counts, and a
-        view of the model that also returns those maps."""
-        channels = self._feature_teacher().feature_channels()
-        taps = [self.model.get_layer(f"block{BACKBONE_TAPS[stride]}_pw_relu").output for stride in channels]
-        self._feature_model = keras.Model(self.model.input, [*self.model.outputs, *taps])
-        adapters = {}
-        for stride, c in channels.items():
-            adapters[stride] = keras.layers.Conv2D(c, 1, name=f"mimic{stride}")
-            adapters[stride].build((None, None, None, self.model.get_layer(f"block{BACKBONE_TAPS[stride]}_pw").filters))
-        log.info("feature distillation at strides %s, weight %g", sorted(channels), self.config.mimic_weight)
-        return adapters
-
-    def mimic_variables(self) -> list:
-        return [v for a in self._adapters.values() for v in a.weights]
 
     def _freeze_backbone(self, blocks: int) -> None:
         if blocks <= 0:
@@ -153,20 +122,12 @@ class Trainer:
             self.model.get_layer(name + "_bn").trainable = False
         log.info("backbone frozen up to block %d (%d layers)", blocks, len(names))
 
-    def _step(self, images, class_targets, box_targets, box_weights, class_weights, teacher_maps=None):
+    def _step(self, images, class_targets, box_targets, box_weights, class_weights):
         x = tf.cast(images, tf.float32) / 127.5 - 1.0
         with tf.GradientTape() as tape:
-            if self._adapters:
-                box_pred, logits, *student_maps = self._feature_model(x, training=True)
-            else:
-                box_pred, logits = self.model(x, training=True)
+            box_pred, logits = self.model(x, training=True)
             losses = detection_loss(box_pred, logits, box_targets, class_targets, box_weights, class_weights,
                                     class_loss=self.ssd.class_loss)
-            if self._adapters:
-                mimic = tf.add_n([self._mimic_loss(self._adapters[s], m, teacher_maps[s])
-                                  for s, m in zip(self._adapters, student_maps)])
-                losses["mimic_loss"] = mimic
-                losses["loss"] = losses["loss"] + self.config.mimic_weight * mimic
         head, backbone = self._groups
         grads = tape.gradient(losses["loss"], head + backbone)
         self.optimizer.apply_gradients(zip(grads[:len(head)], head))
@@ -174,16 +135,9 @@ class Trainer:
             self.backbone_optimizer.apply_gradients(zip(grads[len(head):], backbone))
         return losses
 
-    @staticmethod
-    def _mimic_loss(adapter, student_map, teacher_map) -> tf.Tensor:
-        """Mean squared error between the adapted student map and the teacher's, resampled to the
-        student's grid (the teacher sees the same image at its own 300x300 input)."""
-        target = tf.image.resize(teacher_map, tf.shape(student_map)[1:3], method="area")
-        return tf.reduce_mean(tf.square(adapter(student_map) - target))
-
     def save(self) -> Path:
         return checkpoint.save(self.config.out_dir / "checkpoints", self.model, [self.optimizer, self.backbone_optimizer], self.step,
-                               {"config": self.config.to_json()}, aux=self.mimic_variables())
+                               {"config": self.config.to_json()})
 
     def run(self) -> None:
         config = self.config
@@ -196,7 +150,7 @@ class Trainer:
             while self.step < config.steps:
                 batch = self.loader.next()
                 losses = self._train_step(batch.images, batch.class_targets, batch.box_targets,
-                                          batch.box_weights, batch.class_weights, batch.teacher_maps)
+                                          batch.box_weights, batch.class_weights)
                 self.step += 1
                 images_seen += len(batch.images)
                 window.append({k: float(v) for k, v in losses.items()})
@@ -204,10 +158,8 @@ class Trainer:
                     rate = images_seen / (time.time() - started)
                     mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
                     lr = float(self.optimizer.learning_rate)
-                    mimic = f" mimic {mean['mimic_loss']:.4f}" if "mimic_loss" in mean else ""
-                    log.info("step %d/%d loss %.4f (cls %.4f box %.4f%s, %.0f pos) lr %.2e %.1f img/s", self.step,
-                             config.steps, mean["loss"], mean["class_loss"], mean["box_loss"], mimic, mean["positives"],
-                             lr, rate)
+                    log.info("step %d/%d loss %.4f (cls %.4f box %.4f, %.0f pos) lr %.2e %.1f img/s", self.step,
+                             config.steps, mean["loss"], mean["class_loss"], mean["box_loss"], mean["positives"], lr, rate)
                     metrics_file.write(json.dumps({"step": self.step, "time": time.time(), "lr": lr,
                                                    "images_per_s": rate} | mean) + "\n")
                     metrics_file.flush()
