@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pi_vision.training.augment import view_labels
+from pi_vision.training.augment import flip, view_labels
 from pi_vision.training.labels import BoxLabels
 
 
@@ -109,9 +109,7 @@ def paste_objects(canvas: np.ndarray, labels: BoxLabels, bank: ObjectBank, count
         patch = cv2.resize(obj.patch, (w, h), interpolation=cv2.INTER_AREA if h < ph else cv2.INTER_LINEAR)
         pasted = obj.labels
         if rng.random() < 0.5:
-            patch = patch[:, ::-1]
-            pasted = BoxLabels(np.stack([pasted.boxes[:, 0], 1 - pasted.boxes[:, 3], pasted.boxes[:, 2],
-                                         1 - pasted.boxes[:, 1]], axis=1), pasted.classes, pasted.scores)
+            patch, pasted = flip(patch, pasted)
         alpha = _feathered_mask(h, w, c.feather)
         region = canvas[top:top + h, left:left + w].astype(np.float32)
         canvas[top:top + h, left:left + w] = (alpha * patch + (1 - alpha) * region).astype(np.uint8)
