@@ -76,6 +76,10 @@ def input_error(args: argparse.Namespace) -> str | None:
     """What is wrong with the command line, checked before hours of labelling and training."""
     if args.recipe == "voc" and args.voc is None:
         return "--recipe voc needs --voc FOLDER (a folder with annotations/ and images/)"
+    for flag in ("mosaic", "zoom_out", "paste"):
+        value = getattr(args, flag)
+        if not 0.0 <= value <= 1.0:
+            return f"--{flag.replace('_', '-')} {value:g} is not a probability; give a value from 0 to 1"
     if args.init_from is not None:
         from pi_vision.training import checkpoint
         if checkpoint.latest(args.init_from / "checkpoints") is None:

@@ -82,6 +82,8 @@ TRAIN_CASES = [
     ("voc without a folder", ["--recipe", "voc", "--out", "{tmp}/run"], "--recipe voc needs --voc FOLDER"),
     ("init from a folder without checkpoints", ["--init-from", "{tmp}", "--out", "{tmp}/run"],
      "no checkpoint in"),
+    ("paste probability above 1", ["--paste", "1.5", "--out", "{tmp}/run"], "--paste 1.5 is not a probability"),
+    ("negative zoom-out probability", ["--zoom-out", "-0.1", "--out", "{tmp}/run"], "--zoom-out -0.1 is not a"),
 ]
 
 
