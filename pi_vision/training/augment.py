@@ -49,17 +49,22 @@ class AugmentConfig:
             raise ValueError(f"crop_aspect must be 'stretched' or 'natural', not {self.crop_aspect!r}")
 
 
+def clip_to(boxes: np.ndarray, rect) -> tuple[np.ndarray, np.ndarray]:
+    """``boxes`` clipped to ``rect`` (y0, x0, y1, x1), and the fraction of each box inside it."""
+    y0, x0, y1, x1 = rect
+    clipped = np.stack([np.clip(boxes[:, 0], y0, y1), np.clip(boxes[:, 1], x0, x1),
+                        np.clip(boxes[:, 2], y0, y1), np.clip(boxes[:, 3], x0, x1)], axis=1)
+    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-12)
+    return clipped, (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1]) / area
+
+
 def view_labels(labels: BoxLabels, view: tuple[float, float, float, float], min_visible: float) -> BoxLabels:
     """Labels of the source seen through ``view`` (y0, x0, y1, x1), in view coordinates."""
     if len(labels) == 0:
         return labels
     y0, x0, y1, x1 = view
-    b = labels.boxes
-    clipped = np.stack([np.clip(b[:, 0], y0, y1), np.clip(b[:, 1], x0, x1),
-                        np.clip(b[:, 2], y0, y1), np.clip(b[:, 3], x0, x1)], axis=1)
-    area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-12)
-    visible = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1]) / area
-    keep = visible >= min_visible
+    clipped, inside = clip_to(labels.boxes, view)
+    keep = inside >= min_visible
     h, w = y1 - y0, x1 - x0
     local = (clipped[keep] - np.array([y0, x0, y0, x0])) / np.array([h, w, h, w])
     return BoxLabels(local, labels.classes[keep], labels.scores[keep])
@@ -110,7 +115,8 @@ def flip(image: np.ndarray, labels: BoxLabels) -> tuple[np.ndarray, BoxLabels]:
     return image[:, ::-1].copy(), BoxLabels(flipped, labels.classes, labels.scores)
 
 
-def _place(labels: BoxLabels, region: tuple[float, float, float, float]) -> BoxLabels:
+def place(labels: BoxLabels, region: tuple[float, float, float, float]) -> BoxLabels:
+    """Labels of a whole image, moved to where that image is drawn: ``region`` of the output."""
     y0, x0, y1, x1 = region
     scale = np.array([y1 - y0, x1 - x0, y1 - y0, x1 - x0])
     return BoxLabels(labels.boxes * scale + np.array([y0, x0, y0, x0]), labels.classes, labels.scores)
@@ -140,11 +146,16 @@ def compose(items: list[tuple[np.ndarray, BoxLabels]], size: tuple[int, int], rn
         view = random_view(rng, config, target_aspect=target)
         canvas[ry0:ry1, rx0:rx1] = render_view(image, view, rw, rh)
         local = view_labels(labels, view, config.min_visible)
-        placed.append(_place(local, (ry0 / out_h, rx0 / out_w, ry1 / out_h, rx1 / out_w)))
+        placed.append(place(local, (ry0 / out_h, rx0 / out_w, ry1 / out_h, rx1 / out_w)))
     labels = BoxLabels.concat(placed)
     if rng.random() < config.flip_probability:
         canvas, labels = flip(canvas, labels)
     canvas = color_jitter(canvas, rng, config)
-    big_enough = ((labels.boxes[:, 2] - labels.boxes[:, 0]) * out_h >= config.min_box_pixels) & \
-                 ((labels.boxes[:, 3] - labels.boxes[:, 1]) * out_w >= config.min_box_pixels)
-    return canvas, labels.select(big_enough)
+    return canvas, drop_small(labels, size, config.min_box_pixels)
+
+
+def drop_small(labels: BoxLabels, size: tuple[int, int], min_pixels: float) -> BoxLabels:
+    """Labels at least ``min_pixels`` on both sides of an output of ``size`` (h, w)."""
+    h, w = size
+    b = labels.boxes
+    return labels.select(((b[:, 2] - b[:, 0]) * h >= min_pixels) & ((b[:, 3] - b[:, 1]) * w >= min_pixels))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pi_vision.training.augment import flip, view_labels
+from pi_vision.training.augment import clip_to, drop_small, flip, place, view_labels
 from pi_vision.training.labels import BoxLabels
 
 
@@ -111,22 +111,10 @@ def paste_objects(canvas: np.ndarray, labels: BoxLabels, bank: ObjectBank, count
         if rng.random() < 0.5:
             patch, pasted = flip(patch, pasted)
         alpha = _feathered_mask(h, w, c.feather)
-        region = canvas[top:top + h, left:left + w].astype(np.float32)
-        canvas[top:top + h, left:left + w] = (alpha * patch + (1 - alpha) * region).astype(np.uint8)
-        box = np.array([top / out_h, left / out_w, (top + h) / out_h, (left + w) / out_w], dtype=np.float32)
-        labels = _hide(labels, box, min_visible)
-        moved = box[[0, 1, 0, 1]] + pasted.boxes * np.array([box[2] - box[0], box[3] - box[1]] * 2)
-        big = ((moved[:, 2] - moved[:, 0]) * out_h >= min_box_pixels) & ((moved[:, 3] - moved[:, 1]) * out_w >= min_box_pixels)
-        labels = BoxLabels.concat([labels, BoxLabels(moved, pasted.classes, pasted.scores).select(big)])
+        under = canvas[top:top + h, left:left + w].astype(np.float32)
+        canvas[top:top + h, left:left + w] = (alpha * patch + (1 - alpha) * under).astype(np.uint8)
+        region = (top / out_h, left / out_w, (top + h) / out_h, (left + w) / out_w)
+        _, covered = clip_to(labels.boxes, region)
+        labels = labels.select(1 - covered >= min_visible)  # what the paste hides is gone
+        labels = BoxLabels.concat([labels, drop_small(place(pasted, region), (out_h, out_w), min_box_pixels)])
     return canvas, labels
-
-
-def _hide(labels: BoxLabels, cover: np.ndarray, min_visible: float) -> BoxLabels:
-    """Labels that stay at least ``min_visible`` uncovered by the rectangle ``cover``."""
-    if len(labels) == 0:
-        return labels
-    b = labels.boxes
-    ih = np.clip(np.minimum(b[:, 2], cover[2]) - np.maximum(b[:, 0], cover[0]), 0, None)
-    iw = np.clip(np.minimum(b[:, 3], cover[3]) - np.maximum(b[:, 1], cover[1]), 0, None)
-    area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-12)
-    return labels.select(1 - ih * iw / area >= min_visible)
