@@ -49,6 +49,10 @@ def parse_args() -> argparse.Namespace:
                         help="keep conv0 and the first N of the 13 backbone blocks at their ImageNet weights")
     parser.add_argument("--backbone-lr-scale", type=float, default=0.1,
                         help="learning rate of the pretrained backbone as a fraction of --lr")
+    parser.add_argument("--backbone-optimizer", choices=["adamw", "sgd"], default="adamw",
+                        help="optimizer of the trainable backbone blocks (sgd: momentum 0.9)")
+    parser.add_argument("--box-loss-weight", type=float, default=1.0,
+                        help="weight of the box loss against the class loss")
     parser.add_argument("--mosaic", type=float, default=AugmentConfig.mosaic_probability,
                         help="probability that a training image is a 2x2 mosaic of four")
     parser.add_argument("--zoom-out", type=float, default=AugmentConfig.zoom_out_probability,
@@ -115,7 +119,9 @@ def main() -> int:
                          batch_size=args.batch_size, steps=args.steps, learning_rate=args.lr,
                          warmup_steps=args.warmup, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
                          pretrained_backbone=not args.no_pretrained, frozen_blocks=args.frozen_blocks,
-                         backbone_lr_scale=args.backbone_lr_scale, class_loss=args.class_loss,
+                         backbone_lr_scale=args.backbone_lr_scale,
+                         backbone_optimizer=args.backbone_optimizer,
+                         box_loss_weight=args.box_loss_weight, class_loss=args.class_loss,
                          repeat_threshold=args.repeat_threshold,
                          init_from=str(args.init_from) if args.init_from else None,
                          augment={"mosaic_probability": args.mosaic, "zoom_out_probability": args.zoom_out,

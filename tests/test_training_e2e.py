@@ -84,6 +84,22 @@ def test_a_run_can_start_from_another_runs_weights(raccoon, tmp_path):
     assert stage["steps"] == 2 and stage["frozen_backbone_blocks"] == 0 and stage["initialised_from"] is None
 
 
+def test_sgd_moves_the_backbone_by_its_gradient_not_by_a_fixed_step(raccoon, tmp_path):
+    """Adam moves every pretrained weight by about its rate per step whatever the gradient; SGD's
+    step follows the (small) gradient, which is why it can fine-tune the ImageNet backbone."""
+    store = ImageStore(raccoon[0], None)
+    moved = {}
+    for kind in ("adamw", "sgd"):
+        trainer = Trainer(TrainConfig(alpha=0.25, class_names=["raccoon"], out_dir=tmp_path / kind, sizes=[128],
+                                      batch_size=4, steps=2, warmup_steps=1, log_every=1, seed=3,
+                                      backbone_lr_scale=1.0, backbone_optimizer=kind), store)
+        assert type(trainer.backbone_optimizer).__name__ == {"adamw": "AdamW", "sgd": "SGD"}[kind]
+        before = trainer.model.get_layer("block13_pw").kernel.numpy()
+        trainer.run()
+        moved[kind] = np.abs(trainer.model.get_layer("block13_pw").kernel.numpy() - before).mean()
+    assert 0 < moved["sgd"] < moved["adamw"] / 10
+
+
 @pytest.mark.parametrize("class_loss", ["focal", "softmax"])
 def test_converted_head_keeps_class_numbering(class_loss, street_image, tmp_path):
     """Class k of the network is class k of the converted file, with or without a background column."""

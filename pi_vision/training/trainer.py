@@ -47,7 +47,13 @@ class TrainConfig:
     # not depend on the gradient's scale, so at the full rate the ImageNet features are gone
     # within a few thousand steps (measured: ImageNet top-1 fell to 1/100).
     backbone_lr_scale: float = 0.1
+    # "sgd" trains the backbone with SGD + momentum instead (its rate is still the head's times
+    # backbone_lr_scale): SGD's steps shrink with the gradient, Adam's do not.
+    backbone_optimizer: str = "adamw"
     class_loss: str = "focal"  # or "softmax" (see model_spec.CLASS_LOSSES)
+    # Weight of the box loss against the class loss. Adam makes it irrelevant for the separate
+    # box and class predictors; it sets how the shared backbone and extra layers trade the two.
+    box_loss_weight: float = 1.0
     # Overrides of AugmentConfig's fields, e.g. {"mosaic_probability": 0.0}.
     augment: dict = field(default_factory=dict)
     # What the store was built from (recipe, image count), recorded for the model cards.
@@ -62,12 +68,15 @@ class TrainConfig:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
 
 
-def make_optimizer(config: TrainConfig, scale: float = 1.0) -> keras.optimizers.Optimizer:
+def make_optimizer(config: TrainConfig, scale: float = 1.0, kind: str = "adamw") -> keras.optimizers.Optimizer:
     peak = config.learning_rate * scale
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=peak * 0.01, decay_steps=max(config.steps - config.warmup_steps, 1),
         alpha=0.02, warmup_target=peak, warmup_steps=config.warmup_steps)
     # Clipping guards the first steps, when random heads meet pretrained features.
+    if kind == "sgd":
+        return keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, weight_decay=config.weight_decay,
+                                    global_clipnorm=10.0)
     return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay, global_clipnorm=10.0)
 
 
@@ -83,7 +92,7 @@ class Trainer:
         self._groups = [[v for v in self.model.trainable_variables if id(v) not in backbone],
                         [v for v in self.model.trainable_variables if id(v) in backbone]]
         self.optimizer = make_optimizer(config)
-        self.backbone_optimizer = make_optimizer(config, config.backbone_lr_scale)
+        self.backbone_optimizer = make_optimizer(config, config.backbone_lr_scale, config.backbone_optimizer)
         self.optimizer.build(self._groups[0])
         self.backbone_optimizer.build(self._groups[1])
         self.step = 0
@@ -127,7 +136,7 @@ class Trainer:
         with tf.GradientTape() as tape:
             box_pred, logits = self.model(x, training=True)
             losses = detection_loss(box_pred, logits, box_targets, class_targets, box_weights, class_weights,
-                                    class_loss=self.ssd.class_loss)
+                                    box_loss_weight=self.config.box_loss_weight, class_loss=self.ssd.class_loss)
         head, backbone = self._groups
         grads = tape.gradient(losses["loss"], head + backbone)
         self.optimizer.apply_gradients(zip(grads[:len(head)], head))
