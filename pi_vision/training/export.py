@@ -65,6 +65,7 @@ def earlier_stage(init_from: str | None) -> dict | None:
     run_dir = ckpt.parent.parent
     return {"checkpoint": str(ckpt), "steps": state["step"], "frozen_backbone_blocks": config.get("frozen_blocks", 0),
             "backbone_optimizer": config.get("backbone_optimizer", "adamw"),
+            "box_loss_weight": config.get("box_loss_weight", 1.0),
             "augmentation": _augmentation_description(config.get("augment") or {}),
             "wall_time_minutes": training_minutes(run_dir, state["step"]),
             "initialised_from": earlier_stage(config.get("init_from"))}
@@ -172,6 +173,7 @@ def _card(name, path, ssd, size, precision, complexity, labels, config, step, ck
             "steps": step,
             "backbone_lr_scale": config.get("backbone_lr_scale", 1.0),
             "backbone_optimizer": config.get("backbone_optimizer", "adamw"),
+            "box_loss_weight": config.get("box_loss_weight", 1.0),
             "wall_time_minutes": minutes,
             "trained_on": "2-core x86 CPU, TensorFlow CPU",
             "checkpoint": str(ckpt),
