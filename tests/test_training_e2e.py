@@ -100,6 +100,16 @@ def test_sgd_moves_the_backbone_by_its_gradient_not_by_a_fixed_step(raccoon, tmp
     assert 0 < moved["sgd"] < moved["adamw"] / 10
 
 
+def test_box_loss_weight_scales_the_box_term_of_the_trained_loss(raccoon, tmp_path):
+    config = TrainConfig(alpha=0.25, class_names=["raccoon"], out_dir=tmp_path / "run", sizes=[128], batch_size=4,
+                         steps=2, warmup_steps=1, log_every=1, frozen_blocks=13, box_loss_weight=0.25)
+    Trainer(config, ImageStore(raccoon[0], None)).run()
+    for line in (config.out_dir / "metrics.jsonl").read_text().splitlines():
+        m = json.loads(line)
+        assert m["box_loss"] > 0
+        assert m["loss"] == pytest.approx(m["class_loss"] + 0.25 * m["box_loss"], rel=1e-5)
+
+
 @pytest.mark.parametrize("class_loss", ["focal", "softmax"])
 def test_converted_head_keeps_class_numbering(class_loss, street_image, tmp_path):
     """Class k of the network is class k of the converted file, with or without a background column."""

@@ -48,25 +48,23 @@ class ObjectBank:
                  config: PasteConfig = PasteConfig(), seed: int = 0):
         self.config = config
         rng = np.random.default_rng(seed)
-        by_class: dict[int, list[tuple[int, int]]] = {}
+        by_class: dict[int, list[tuple[int, np.ndarray]]] = {}
         for i, image_labels in enumerate(labels):
-            ih, iw = images[i].shape[:2]
-            b = image_labels.boxes
-            big = ((b[:, 2] - b[:, 0]) * ih >= config.min_side_pixels) & \
-                  ((b[:, 3] - b[:, 1]) * iw >= config.min_side_pixels)
-            for j in np.nonzero((image_labels.scores >= config.min_score) & big)[0]:
-                by_class.setdefault(int(image_labels.classes[j]), []).append((i, int(j)))
+            sure = image_labels.select(image_labels.scores >= config.min_score)
+            usable = drop_small(sure, images[i].shape[:2], config.min_side_pixels)
+            for box, cls in zip(usable.boxes, usable.classes):
+                by_class.setdefault(int(cls), []).append((i, box))
         self.objects: dict[int, list[BankObject]] = {}
         for cls, found in sorted(by_class.items()):
             if len(found) > config.max_per_class:
                 found = [found[k] for k in rng.choice(len(found), config.max_per_class, replace=False)]
-            self.objects[cls] = [self._cut(images[i], labels[i], j, min_visible) for i, j in found]
+            self.objects[cls] = [self._cut(images[i], labels[i], box, min_visible) for i, box in found]
         self.classes = np.array(sorted(self.objects), dtype=np.int32)
 
     @staticmethod
-    def _cut(image: np.ndarray, labels: BoxLabels, index: int, min_visible: float) -> BankObject:
+    def _cut(image: np.ndarray, labels: BoxLabels, box: np.ndarray, min_visible: float) -> BankObject:
         ih, iw = image.shape[:2]
-        y0, x0, y1, x1 = labels.boxes[index]
+        y0, x0, y1, x1 = box
         r0, c0 = int(np.floor(y0 * ih)), int(np.floor(x0 * iw))
         r1, c1 = max(int(np.ceil(y1 * ih)), r0 + 1), max(int(np.ceil(x1 * iw)), c0 + 1)
         view = (r0 / ih, c0 / iw, r1 / ih, c1 / iw)

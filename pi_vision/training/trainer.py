@@ -77,6 +77,8 @@ def make_optimizer(config: TrainConfig, scale: float = 1.0, kind: str = "adamw")
     if kind == "sgd":
         return keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, weight_decay=config.weight_decay,
                                     global_clipnorm=10.0)
+    if kind != "adamw":
+        raise ValueError(f"backbone_optimizer must be 'adamw' or 'sgd', not {kind!r}")
     return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay, global_clipnorm=10.0)
 
 
