@@ -52,6 +52,14 @@ def training_minutes(run_dir: Path, until_step: int) -> float:
     return round(sum(g for g in gaps if 0 < g < MAX_LOG_GAP_S) / 60, 1)
 
 
+def _stage_recipe(config: dict) -> dict:
+    """How one training stage treated the backbone, the losses and the images (from its run config)."""
+    return {"frozen_backbone_blocks": config.get("frozen_blocks", 0),
+            "backbone_optimizer": config.get("backbone_optimizer", "adamw"),
+            "box_loss_weight": config.get("box_loss_weight", 1.0),
+            "augmentation": _augmentation_description(config.get("augment") or {})}
+
+
 def earlier_stage(init_from: str | None) -> dict | None:
     """What the run started from when it was initialised from another run's checkpoint."""
     if not init_from:
@@ -63,10 +71,7 @@ def earlier_stage(init_from: str | None) -> dict | None:
     state = json.loads((ckpt / checkpoint.STATE).read_text())
     config = state.get("config", {})
     run_dir = ckpt.parent.parent
-    return {"checkpoint": str(ckpt), "steps": state["step"], "frozen_backbone_blocks": config.get("frozen_blocks", 0),
-            "backbone_optimizer": config.get("backbone_optimizer", "adamw"),
-            "box_loss_weight": config.get("box_loss_weight", 1.0),
-            "augmentation": _augmentation_description(config.get("augment") or {}),
+    return {"checkpoint": str(ckpt), "steps": state["step"], **_stage_recipe(config),
             "wall_time_minutes": training_minutes(run_dir, state["step"]),
             "initialised_from": earlier_stage(config.get("init_from"))}
 
@@ -157,7 +162,7 @@ def _card(name, path, ssd, size, precision, complexity, labels, config, step, ck
                       if coco else "human-labelled custom set",
             "backbone_init": "ImageNet MobileNet v1 (dequantized .tflite)" if config.get("pretrained_backbone", True)
             else "random",
-            "frozen_backbone_blocks": config.get("frozen_blocks", 0),
+            **_stage_recipe(config),
             "images": data.get("images", "not recorded by this run"),
             "teacher": _teacher_description(data.get("min_pseudo_score", "unrecorded"),
                                             data.get("teacher_tiles", TeacherConfig().tile_grid)) if coco else None,
@@ -166,14 +171,11 @@ def _card(name, path, ssd, size, precision, complexity, labels, config, step, ck
                      if ssd.class_loss == "softmax" else "quality focal loss on soft per-class targets")
                     + " (anchors IoU >= 0.5) + smooth L1 on box encodings",
             "hard_labels": data.get("hard_labels", False),
-            "augmentation": _augmentation_description(config.get("augment") or {}),
             "repeat_factor_sampling_threshold": config.get("repeat_threshold", 0.0),
             "multi_scale_sizes": config["sizes"],
             "batch_size": config["batch_size"],
             "steps": step,
             "backbone_lr_scale": config.get("backbone_lr_scale", 1.0),
-            "backbone_optimizer": config.get("backbone_optimizer", "adamw"),
-            "box_loss_weight": config.get("box_loss_weight", 1.0),
             "wall_time_minutes": minutes,
             "trained_on": "2-core x86 CPU, TensorFlow CPU",
             "checkpoint": str(ckpt),
