@@ -38,6 +38,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--checkpoint-every", type=int, default=250)
     parser.add_argument("--min-pseudo-score", type=float, default=None,
                         help="train on teacher labels at least this confident (default: jobs.MIN_PSEUDO_SCORE)")
+    parser.add_argument("--teacher", choices=["reference", "yolox", "fused"], default="fused",
+                        help="who labels the distillation photos: the reference SSD, YOLOX-Nano, or both fused "
+                             "(YOLOX's scores calibrated onto the reference's, weighted box fusion)")
+    parser.add_argument("--scene-share", type=float, default=None,
+                        help="share of the draws from the COCO scene photos (unlabeled/coco_train2014_256); "
+                             "default: their natural share")
     parser.add_argument("--teacher-tiles", type=int, default=2,
                         help="the reference also labels an N x N grid of overlapping tiles (1: the full image only)")
     parser.add_argument("--class-loss", choices=["focal", "softmax"], default="focal",
@@ -80,9 +86,9 @@ def input_error(args: argparse.Namespace) -> str | None:
     """What is wrong with the command line, checked before hours of labelling and training."""
     if args.recipe == "voc" and args.voc is None:
         return "--recipe voc needs --voc FOLDER (a folder with annotations/ and images/)"
-    for flag in ("mosaic", "zoom_out", "paste"):
+    for flag in ("mosaic", "zoom_out", "paste", "scene_share"):
         value = getattr(args, flag)
-        if not 0.0 <= value <= 1.0:
+        if value is not None and not 0.0 <= value <= 1.0:
             return f"--{flag.replace('_', '-')} {value:g} is not a probability; give a value from 0 to 1"
     if args.init_from is not None:
         from pi_vision.training import checkpoint
@@ -108,7 +114,7 @@ def main() -> int:
         min_score = jobs.MIN_PSEUDO_SCORE if args.min_pseudo_score is None else args.min_pseudo_score
         from pi_vision.training.teacher import TeacherConfig
         store = jobs.coco_store(shared_data_dir(), args.cache, args.max_images, min_score, args.hard_labels,
-                                TeacherConfig(tile_grid=args.teacher_tiles))
+                                TeacherConfig(tile_grid=args.teacher_tiles), args.teacher)
     else:
         class_names = args.classes or jobs.voc_class_names(args.voc / "annotations")
         store = jobs.voc_store(args.voc / "annotations", args.voc / "images", class_names, args.holdout, args.out)
@@ -122,13 +128,13 @@ def main() -> int:
                          backbone_lr_scale=args.backbone_lr_scale,
                          backbone_optimizer=args.backbone_optimizer,
                          box_loss_weight=args.box_loss_weight, class_loss=args.class_loss,
-                         repeat_threshold=args.repeat_threshold,
+                         repeat_threshold=args.repeat_threshold, scene_share=args.scene_share,
                          init_from=str(args.init_from) if args.init_from else None,
                          augment={"mosaic_probability": args.mosaic, "zoom_out_probability": args.zoom_out,
                                   "min_box_pixels": args.min_box_pixels, "paste_probability": args.paste},
                          data={"recipe": args.recipe, "images": len(store),
                                **({"min_pseudo_score": min_score, "hard_labels": args.hard_labels,
-                                   "teacher_tiles": args.teacher_tiles}
+                                   "teacher_tiles": args.teacher_tiles, "teacher": args.teacher}
                                   if args.recipe == "coco" else {}),
                                "source": str(args.voc) if args.voc else "shared data (see recipes.py)"})
     Trainer(config, store).run()

@@ -177,3 +177,23 @@ def test_repeat_factors_favour_images_with_rare_classes(threshold, expected):
 
 def test_threshold_zero_samples_uniformly():
     assert sampling_probabilities([_shows(0), _shows(1)], 2, 0.0) is None
+
+
+@pytest.mark.parametrize("threshold, share, expected", [
+    # 1 scene photo of 4 gets 80% of the draws, the other 3 share 20%
+    (0.0, 0.8, [0.8, 0.2 / 3, 0.2 / 3, 0.2 / 3]),
+    (0.0, 0.25, [0.25, 0.25, 0.25, 0.25]),  # its natural share: uniform
+    # within each side, repeat factors still split it: image 1 (rare class 1, factor sqrt 3) vs 2 and 3
+    (0.75, 0.5, [0.5, 0.5 * 3 ** 0.5 / (2 + 3 ** 0.5), 0.5 / (2 + 3 ** 0.5), 0.5 / (2 + 3 ** 0.5)]),
+])
+def test_scene_share_sets_the_groups_share_of_the_draws(threshold, share, expected):
+    labels = [_shows(0), _shows(0, 1), _shows(0), BoxLabels.empty()]
+    group = np.array([True, False, False, False])
+    probabilities = sampling_probabilities(labels, 3, threshold, group, share)
+    np.testing.assert_allclose(probabilities, expected, rtol=1e-6)
+
+
+def test_scene_photos_are_recognised_by_their_folder(tmp_path):
+    from pi_vision.training.data.recipes import COCO_SCENES, is_coco_scene
+    assert is_coco_scene(tmp_path / "unlabeled" / COCO_SCENES / "x.jpg")
+    assert not is_coco_scene(tmp_path / "unlabeled" / "bsds500" / "x.jpg")

@@ -50,8 +50,7 @@ def label_to_category(labels: list[str], categories: list[dict]) -> dict[int, in
 
 def evaluate_model(model_path: Path, annotations: Path, images_dir: Path, num_threads: int = 2,
                    max_images: int | None = None) -> EvalResult:
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
-        gt = COCO(str(annotations))
+    gt = load_coco(annotations)
     # The app's own detector, so what is scored is what users run; every score counts for AP.
     detector = TFLiteDetector(DetectorConfig(model=str(model_path), threads=num_threads, score_threshold=0.0))
     to_category = label_to_category(detector.labels, gt.loadCats(gt.getCatIds()))
@@ -74,7 +73,16 @@ def evaluate_model(model_path: Path, annotations: Path, images_dir: Path, num_th
                             "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)], "score": float(score)})
     if not results:
         log.warning("%s produced no detections", model_path)
-        return EvalResult(0.0, 0.0, len(image_ids), 0, float(np.mean(invoke_ms)), [0.0] * 12)
+    stats = coco_stats(gt, results, image_ids, model_path.name)
+    # Skip the first invoke: it includes one-off allocation work.
+    return EvalResult(stats[0], stats[1], len(image_ids), len(results),
+                      float(np.mean(invoke_ms[1:] or invoke_ms)), stats)
+
+
+def coco_stats(gt: COCO, results: list[dict], image_ids: list[int], name: str) -> list[float]:
+    """The 12 COCOeval summary numbers of ``results`` (COCO result dicts) over ``image_ids``."""
+    if not results:
+        return [0.0] * 12
     with contextlib.redirect_stdout(io.StringIO()) as text:
         dt = gt.loadRes(results)
         coco_eval = COCOeval(gt, dt, "bbox")
@@ -82,11 +90,13 @@ def evaluate_model(model_path: Path, annotations: Path, images_dir: Path, num_th
         coco_eval.evaluate()
         coco_eval.accumulate()
         coco_eval.summarize()
-    log.info("COCOeval of %s:\n%s", model_path.name, text.getvalue())
-    stats = [float(s) for s in coco_eval.stats]
-    # Skip the first invoke: it includes one-off allocation work.
-    return EvalResult(stats[0], stats[1], len(image_ids), len(results),
-                      float(np.mean(invoke_ms[1:] or invoke_ms)), stats)
+    log.info("COCOeval of %s:\n%s", name, text.getvalue())
+    return [float(s) for s in coco_eval.stats]
+
+
+def load_coco(annotations: Path) -> COCO:
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+        return COCO(str(annotations))
 
 
 def write_results(result: EvalResult, path: Path) -> None:

@@ -14,6 +14,7 @@ from pi_vision.training.complexity import count
 from pi_vision.training.convert import PostProcessConfig, convert, inference_model
 from pi_vision.training.data.images import list_images
 from pi_vision.training.data.sample import load_rgb
+from pi_vision.training.jobs import FUSION
 from pi_vision.training.evaluate import EvalResult, evaluate_model
 from pi_vision.training.model_spec import SSDConfig
 from pi_vision.training.model_card import anchor_section, write_model_card
@@ -113,11 +114,20 @@ def export_run(run_dir: Path, out_dir: Path, sizes: list[int], precisions: list[
     return written
 
 
-def _teacher_description(min_score, tiles: int) -> str:
+def _teacher_description(min_score, tiles: int, teacher: str = "reference") -> str:
     t = TeacherConfig(tile_grid=tiles)
-    views = "the full image" + (f" + {tiles}x{tiles} tiles" if tiles > 1 else "")
-    return (f"dense outputs of the reference on {views}, every (box, class) "
-            f"with score >= {min_score} as a soft target, per-class NMS {t.nms_iou}, top {t.max_boxes} per image")
+    views = "the full image" + (f" + {tiles}x{tiles} tiles on images at least {t.tile_min_side} px a side"
+                                if tiles > 1 else "")
+    reference = f"the reference's dense outputs on {views}"
+    yolox = "YOLOX-Nano (416 letterbox)"
+    fusion = FUSION
+    who = {"reference": reference, "yolox": yolox,
+           "fused": (f"{reference} and {yolox}, YOLOX's scores calibrated onto the reference's by rank, "
+                     f"fused by weighted box fusion (IoU {fusion.iou}, weights {fusion.weights[0]:g}:"
+                     f"{fusion.weights[1]:g}, scores {fusion.conf_type})")}[teacher]
+    return (f"{who}; every (box, class) with score >= {min_score} as a soft target, "
+            f"per-class NMS {t.nms_iou}, top {t.max_boxes} per image and teacher")
+
 
 
 def _augmentation_description(overrides: dict) -> str:
@@ -157,21 +167,23 @@ def _card(name, path, ssd, size, precision, complexity, labels, config, step, ck
         },
         "anchors": anchor_section(ssd.anchor_spec, size),
         "training": {
-            "recipe": "distilled from coco_ssd_mobilenet_v1_1.0_quant (dense teacher scores, cached) on unlabelled "
-                      "photos, video frames and pedestrian frames (person boxes mixed in)"
+            "recipe": "distilled from COCO detectors (teacher below, labels cached) on unlabelled COCO scene "
+                      "photos, other photos, video frames and pedestrian frames (person boxes mixed in)"
                       if coco else "human-labelled custom set",
             "backbone_init": "ImageNet MobileNet v1 (dequantized .tflite)" if config.get("pretrained_backbone", True)
             else "random",
             **_stage_recipe(config),
             "images": data.get("images", "not recorded by this run"),
             "teacher": _teacher_description(data.get("min_pseudo_score", "unrecorded"),
-                                            data.get("teacher_tiles", TeacherConfig().tile_grid)) if coco else None,
+                                            data.get("teacher_tiles", TeacherConfig().tile_grid),
+                                            data.get("teacher", "reference")) if coco else None,
             "data_history": data.get("history"),
             "loss": ("softmax cross-entropy over background + classes, 3 hard negatives per positive"
                      if ssd.class_loss == "softmax" else "quality focal loss on soft per-class targets")
                     + " (anchors IoU >= 0.5) + smooth L1 on box encodings",
             "hard_labels": data.get("hard_labels", False),
             "repeat_factor_sampling_threshold": config.get("repeat_threshold", 0.0),
+            "coco_scene_share": config.get("scene_share") or "natural (one draw per image)",
             "multi_scale_sizes": config["sizes"],
             "batch_size": config["batch_size"],
             "steps": step,

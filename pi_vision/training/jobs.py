@@ -7,11 +7,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from pi_vision.paths import reference_model
-from pi_vision.training.data.pseudo_labels import PseudoLabelCache
+from pi_vision.training.data.pseudo_labels import FusedPseudoLabels, PseudoLabelCache, fit_calibration
 from pi_vision.training.data.recipes import coco_distillation_samples, voc_split
 from pi_vision.training.data.sample import Sample, load_rgb
 from pi_vision.training.loader import ImageStore
+from pi_vision.training.fusion import FusionConfig, ScoreCalibration
 from pi_vision.training.teacher import Teacher, TeacherConfig
+from pi_vision.training.yolox_teacher import YoloxConfig, YoloxTeacher
 
 log = logging.getLogger(__name__)
 
@@ -20,16 +22,62 @@ log = logging.getLogger(__name__)
 MIN_PSEUDO_SCORE = 0.3
 
 
+# The teachers a COCO run can distil from; "fused" is both, YOLOX calibrated onto the reference's scale.
+TEACHERS = ("reference", "yolox", "fused")
+# How the two teachers' boxes are fused (scripts/score_teachers.py scores the choices).
+FUSION = FusionConfig(iou=0.55, weights=(1.0, 1.0), conf_type="avg")
+
+
+def yolox_model(data_dir: Path) -> Path:
+    return Path(data_dir) / "teachers" / "yolox_nano.onnx"
+
+
+def make_teachers(data_dir: Path, teacher_config: TeacherConfig = TeacherConfig(),
+                  num_threads: int = 2) -> tuple[Teacher, YoloxTeacher]:
+    return (Teacher(reference_model(), teacher_config, num_threads),
+            YoloxTeacher(yolox_model(data_dir), YoloxConfig(), num_threads))
+
+
+def _caches(cache_dir: Path, reference: Teacher, yolox: YoloxTeacher) -> tuple[PseudoLabelCache, PseudoLabelCache]:
+    return PseudoLabelCache(cache_dir / "teacher", reference), PseudoLabelCache(cache_dir / "yolox", yolox)
+
+
+def yolox_calibration(data_dir: Path, cache_dir: Path, reference: Teacher | None = None,
+                      yolox: YoloxTeacher | None = None) -> ScoreCalibration:
+    """YOLOX's scores mapped onto the reference's, by rank over every distillation photo
+    (labelling whatever the caches still lack)."""
+    if reference is None or yolox is None:
+        reference, yolox = make_teachers(data_dir)
+    samples = coco_distillation_samples(data_dir, cache_dir / "frames")
+    ref_cache, yolox_cache = _caches(cache_dir, reference, yolox)
+    ref_cache.fill(samples)
+    yolox_cache.fill(samples)
+    calibration = fit_calibration(yolox_cache, ref_cache, samples)
+    log.info("YOLOX score calibration onto the reference: %s",
+             ", ".join(f"{s:.2f}->{t:.2f}" for s, t in zip(calibration.source[::8], calibration.target[::8])))
+    return calibration
+
+
 def coco_store(data_dir: Path, cache_dir: Path, max_images: int | None = None,
                min_pseudo_score: float = MIN_PSEUDO_SCORE, hard_pseudo_labels: bool = False,
-               teacher_config: TeacherConfig = TeacherConfig()) -> ImageStore:
+               teacher_config: TeacherConfig = TeacherConfig(), teacher: str = "reference") -> ImageStore:
     """Distillation set: every recipe image with cached teacher labels (computed on first use)."""
+    if teacher not in TEACHERS:
+        raise ValueError(f"teacher must be one of {TEACHERS}, not {teacher!r}")
     samples = coco_distillation_samples(data_dir, cache_dir / "frames")
     if max_images is not None:
         samples = samples[::max(1, len(samples) // max_images)][:max_images]
-    cache = PseudoLabelCache(cache_dir / "teacher", Teacher(reference_model(), teacher_config))
-    cache.fill(samples)
-    return ImageStore(samples, cache, min_pseudo_score=min_pseudo_score, hard_pseudo_labels=hard_pseudo_labels)
+    reference, yolox = make_teachers(data_dir, teacher_config)
+    ref_cache, yolox_cache = _caches(cache_dir, reference, yolox)
+    if teacher == "fused":
+        # Calibrated over all photos, so a subset run sees the same labels as a full one.
+        labels = FusedPseudoLabels([ref_cache, yolox_cache],
+                                   [ScoreCalibration(), yolox_calibration(data_dir, cache_dir, reference, yolox)],
+                                   FUSION)
+    else:
+        labels = ref_cache if teacher == "reference" else yolox_cache
+        labels.fill(samples)
+    return ImageStore(samples, labels, min_pseudo_score=min_pseudo_score, hard_pseudo_labels=hard_pseudo_labels)
 
 
 def voc_class_names(annotations_dir: Path) -> list[str]:

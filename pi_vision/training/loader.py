@@ -34,6 +34,7 @@ class ImageStore:
 
     def __init__(self, samples: list[Sample], pseudo: PseudoLabelCache | None, max_side: int = 512,
                  min_pseudo_score: float = 0.0, hard_pseudo_labels: bool = False):
+        self.paths = [sample.image for sample in samples]
         self.images: list[np.ndarray] = []
         self.labels: list[BoxLabels] = []
         for sample in samples:
@@ -72,9 +73,10 @@ class BatchLoader:
 
     def __init__(self, store: ImageStore, anchor_spec: AnchorSpec, num_classes: int, sizes: list[int],
                  batch_size: int, seed: int, augment: AugmentConfig = AugmentConfig(),
-                 match: MatchConfig = MatchConfig(), prefetch: int = 3, repeat_threshold: float = 0.0):
+                 match: MatchConfig = MatchConfig(), prefetch: int = 3, repeat_threshold: float = 0.0,
+                 group: np.ndarray | None = None, group_share: float | None = None):
         self.store, self.sizes, self.batch_size, self.augment = store, sizes, batch_size, augment
-        self._probabilities = sampling_probabilities(store.labels, num_classes, repeat_threshold)
+        self._probabilities = sampling_probabilities(store.labels, num_classes, repeat_threshold, group, group_share)
         self._matchers = {s: AnchorMatcher(generate_anchors(anchor_spec, (s, s)), num_classes, match,
                                            layer_anchor_counts(anchor_spec, s)) for s in sizes}
         self._bank = ObjectBank(store.images, store.labels, augment.min_visible, seed=seed) \

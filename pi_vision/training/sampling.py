@@ -24,9 +24,19 @@ def repeat_factors(labels: list[BoxLabels], num_classes: int, threshold: float, 
     return np.array([per_class[classes].max() if len(classes) else 1.0 for classes in shown])
 
 
-def sampling_probabilities(labels: list[BoxLabels], num_classes: int, threshold: float) -> np.ndarray | None:
-    """Probabilities to draw each image with, or None for uniform draws (threshold 0)."""
-    if threshold <= 0:
-        return None
-    factors = repeat_factors(labels, num_classes, threshold)
-    return factors / factors.sum()
+def sampling_probabilities(labels: list[BoxLabels], num_classes: int, threshold: float,
+                           group: np.ndarray | None = None, group_share: float | None = None) -> np.ndarray | None:
+    """Probabilities to draw each image with, or None for uniform draws (threshold 0, no share).
+
+    With ``group`` (a mask over the images) and ``group_share``, the group's images together
+    get that share of the draws and the others the rest, each side split as it would be alone."""
+    factors = repeat_factors(labels, num_classes, threshold) if threshold > 0 else np.ones(len(labels))
+    if group is None or group_share is None:
+        return factors / factors.sum() if threshold > 0 else None
+    group = np.asarray(group, dtype=bool)
+    if not 0.0 <= group_share <= 1.0:
+        raise ValueError(f"group_share must be in [0, 1], not {group_share}")
+    if not group.any() or group.all():
+        return factors / factors.sum()
+    inside, outside = factors * group, factors * ~group
+    return group_share * inside / inside.sum() + (1.0 - group_share) * outside / outside.sum()

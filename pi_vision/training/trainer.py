@@ -17,6 +17,7 @@ import tensorflow as tf
 from pi_vision.training import checkpoint
 from pi_vision.training.augment import AugmentConfig
 from pi_vision.training.backbone_init import backbone_file, backbone_layer_names, load_backbone
+from pi_vision.training.data.recipes import is_coco_scene
 from pi_vision.training.loader import BatchLoader, ImageStore
 from pi_vision.training.losses import detection_loss
 from pi_vision.training.model import build_ssd
@@ -60,6 +61,9 @@ class TrainConfig:
     data: dict = field(default_factory=dict)
     # Repeat-factor sampling threshold (sampling.py); 0 draws every image equally often.
     repeat_threshold: float = 0.0
+    # Share of the draws that go to the COCO scene photos (recipes.is_coco_scene); None: their
+    # natural share, one draw per image like every other.
+    scene_share: float | None = None
     # Start from the weights (not the optimizer or step) of another run's newest checkpoint,
     # e.g. to go on training a finished run with a different recipe.
     init_from: str | None = None
@@ -119,7 +123,9 @@ class Trainer:
         # A resumed run draws fresh batches rather than replaying the ones it already saw.
         self.loader = BatchLoader(store, self.ssd.anchor_spec, self.ssd.num_classes, config.sizes,
                                   config.batch_size, seed=config.seed + self.step,
-                                  augment=AugmentConfig(**config.augment), repeat_threshold=config.repeat_threshold)
+                                  augment=AugmentConfig(**config.augment), repeat_threshold=config.repeat_threshold,
+                                  group=np.array([is_coco_scene(p) for p in store.paths]),
+                                  group_share=config.scene_share)
         # Record every augmentation setting, not only the overrides, so defaults can change later.
         config.augment = asdict(self.loader.augment)
         self._train_step = tf.function(self._step, reduce_retracing=True)

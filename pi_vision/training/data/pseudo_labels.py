@@ -11,6 +11,7 @@ import numpy as np
 
 from pi_vision.boxes import iou_matrix
 from pi_vision.training.data.sample import Sample, load_rgb
+from pi_vision.training.fusion import FusionConfig, ScoreCalibration, fuse
 from pi_vision.training.labels import BoxLabels
 from pi_vision.training.teacher import Teacher
 
@@ -63,3 +64,29 @@ def merge_with_human(pseudo: BoxLabels, human: BoxLabels | None, iou_threshold: 
     same = pseudo.classes[:, None] == human.classes[None, :]
     duplicate = ((iou >= iou_threshold) & same).any(axis=1)
     return BoxLabels.concat([pseudo.select(~duplicate), human])
+
+
+def fit_calibration(source: PseudoLabelCache, target: PseudoLabelCache, samples: list[Sample]) -> ScoreCalibration:
+    """Map ``source``'s scores onto ``target``'s by rank over ``samples`` (both caches filled)."""
+    scores = [np.concatenate([cache.get(s.image).scores for s in samples] or [np.zeros(0)])
+              for cache in (source, target)]
+    return ScoreCalibration.by_rank(*scores)
+
+
+class FusedPseudoLabels:
+    """Several teachers' cached labels, each put on the first teacher's score scale, then fused.
+
+    Has ``get`` like a single cache, so the image store does not care how many teachers there are."""
+
+    def __init__(self, caches: list[PseudoLabelCache], calibrations: list[ScoreCalibration],
+                 fusion: FusionConfig = FusionConfig()):
+        if len(calibrations) != len(caches):
+            raise ValueError(f"{len(caches)} teachers need {len(caches)} calibrations, got {len(calibrations)}")
+        self.caches, self.calibrations, self.fusion = caches, calibrations, fusion
+
+    def get(self, image: Path) -> BoxLabels:
+        sets = []
+        for cache, calibrate in zip(self.caches, self.calibrations):
+            labels = cache.get(image)
+            sets.append(BoxLabels(labels.boxes, labels.classes, calibrate(labels.scores)))
+        return fuse(sets, self.fusion)

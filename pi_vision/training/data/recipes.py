@@ -22,6 +22,14 @@ VIDEO_FRAME_STEP = {
 }
 
 
+# COCO train2014 photos: everyday scenes like the yardsticks' (not the same images).
+COCO_SCENES = "coco_train2014_256"
+
+
+def is_coco_scene(image: Path) -> bool:
+    return Path(image).parent.name == COCO_SCENES
+
+
 def coco_distillation_samples(data_dir: Path, frames_dir: Path) -> list[Sample]:
     """Everything the reference can teach COCO classes on: unlabelled photos, video frames,
     the raccoon photos (as unlabelled) and the pedestrian frames with their person boxes."""
