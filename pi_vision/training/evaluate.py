@@ -62,21 +62,27 @@ def evaluate_model(model_path: Path, annotations: Path, images_dir: Path, num_th
         if image is None:
             raise OSError(f"cannot read image {info['file_name']} in {images_dir}")
         timings: dict[str, float] = {}
-        det = detect_image(detector, image, timings)
+        results += [dict(r, image_id=image_id) for r in coco_results(detector, image, to_category, timings)]
         invoke_ms.append(timings["invoke"] * 1000)
-        w, h = info["width"], info["height"]
-        for box, cls, score in zip(det.boxes_in_pixels(w, h), det.class_ids, det.scores):
-            if int(cls) not in to_category:
-                continue
-            x1, y1, x2, y2 = box
-            results.append({"image_id": image_id, "category_id": to_category[int(cls)],
-                            "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)], "score": float(score)})
     if not results:
         log.warning("%s produced no detections", model_path)
     stats = coco_stats(gt, results, image_ids, model_path.name)
     # Skip the first invoke: it includes one-off allocation work.
     return EvalResult(stats[0], stats[1], len(image_ids), len(results),
                       float(np.mean(invoke_ms[1:] or invoke_ms)), stats)
+
+
+def coco_results(detector: TFLiteDetector, image_bgr: np.ndarray, to_category: dict[int, int],
+                 timings: dict[str, float] | None = None) -> list[dict]:
+    """The detector's boxes on one image as COCO result dicts (without image_id), in pixels."""
+    h, w = image_bgr.shape[:2]
+    det = detect_image(detector, image_bgr, timings)
+    results = []
+    for (x1, y1, x2, y2), cls, score in zip(det.boxes_in_pixels(w, h), det.class_ids, det.scores):
+        if int(cls) in to_category:
+            results.append({"category_id": to_category[int(cls)], "score": float(score),
+                            "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)]})
+    return results
 
 
 def coco_stats(gt: COCO, results: list[dict], image_ids: list[int], name: str) -> list[float]:
