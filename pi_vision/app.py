@@ -13,6 +13,7 @@ from .config import Config, DetectorConfig, OutputConfig
 from .detections import Detections
 from .detector import Detector, create_detector
 from .monitor import Monitor
+from .object_counts import ObjectCounts
 from .outputs import Output, Outputs
 from .overlay import Overlay
 from .sources import CaptureThread, Frame, FrameSource, LatestFrameSlot, open_source
@@ -119,8 +120,11 @@ def run(config: Config, stop: threading.Event | None = None, on_result: ResultHa
         "xnnpack": all(getattr(d, "xnnpack_partitions", 0) for d in detectors),
         "detect_every": config.detector.every, "tracking": tracker is not None})
 
+    counts = ObjectCounts()
+
     def extra(whole_run: bool = False) -> dict:
         fields = _track_stats(tracker, summary=whole_run)
+        fields["objects"] = counts.run() if whole_run else counts.window()
         if comparison is not None:
             fields["variants"] = comparison.table(whole_run=whole_run)
         return fields
@@ -157,6 +161,7 @@ def run(config: Config, stop: threading.Event | None = None, on_result: ResultHa
                 t1 = time.perf_counter()
                 detections = tracker.update(detections, elapsed) if run_detector else tracker.predict_only(elapsed)
                 timings["track"] = time.perf_counter() - t1
+            counts.update(detections, shown.detector.labels)
             if overlay is not None:
                 t1 = time.perf_counter()
                 overlay.labels = shown.detector.labels

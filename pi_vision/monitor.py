@@ -12,6 +12,7 @@ from typing import Callable
 
 from .compare import format_table
 from .latency_stats import StageStats
+from .object_counts import format_counts
 from .system_stats import SystemStats
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ def format_text(data: dict) -> str:
              f"(camera {data['camera_fps']:.1f}, dropped {data['dropped']})"]
     if "tracks" in data:
         parts.append(f"tracks {data['tracks']}")
+    if "objects" in data:
+        parts.append(format_counts(data["objects"]))
     stages = [f"{_SHORT.get(stage, stage)} {s['p50']:.1f}/{s['p95']:.1f}/{s['p99']:.1f}"
               for stage, s in data["ms"].items() if s]
     if stages:
