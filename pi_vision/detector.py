@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import yaml
 
-from .anchors import AnchorSpec
 from .config import DetectorConfig
 from .detections import Detections
 from .errors import UserError
 from .labels import load_labels
 from .model_cost import graph_cost
+from .model_file import read_card
 from .output_layouts import find_layout
 from .paths import MODELS_DIR
 from .preprocess import InputSpec, ModelInput, Preprocessor
@@ -72,23 +71,6 @@ def resolve_model(model: str) -> Path:
     return candidate
 
 
-def _anchor_spec_from_card(path: Path) -> AnchorSpec | None:
-    """Anchor layout from the model card ``<model>.yaml`` beside the file, if it has one."""
-    card = path.with_suffix(".yaml")
-    if not card.is_file():
-        return None
-    data = yaml.safe_load(card.read_text()) or {}
-    anchors = data.get("anchors")
-    if not anchors:
-        return None
-    # Cards may describe more than the spec needs (e.g. boxes per cell); take the spec's fields.
-    fields = {f.name for f in dataclasses.fields(AnchorSpec)}
-    try:
-        return AnchorSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in anchors.items() if k in fields})
-    except TypeError as e:
-        raise UserError(f"model error: {card.name}: bad anchors section ({e}); fix the model card")
-
-
 class TFLiteDetector:
     """An SSD detector run by a TFLite interpreter (XNNPACK on the CPU)."""
 
@@ -113,12 +95,14 @@ class TFLiteDetector:
             raise UserError(f"model error: {path.name} takes {np.dtype(detail['dtype']).name} input, expected "
                             f"uint8, int8 or float32")
         scale, zero_point = detail["quantization"]
+        card = read_card(path)
         self.input_size = (shape[1], shape[2])
         self.input_dtype = np.dtype(detail["dtype"])
         self._input_index = detail["index"]
         self._preprocess = Preprocessor(
-            InputSpec(shape[1], shape[2], np.dtype(detail["dtype"]), float(scale), int(zero_point)), config.resize)
-        self._layout = find_layout(self._interpreter, path, self.input_size, lambda: _anchor_spec_from_card(path))
+            InputSpec(shape[1], shape[2], np.dtype(detail["dtype"]), float(scale), int(zero_point), card.scaling),
+            config.resize)
+        self._layout = find_layout(self._interpreter, path, self.input_size, lambda: card.anchors)
         self.labels = load_labels(path, config.labels)
         self.score_threshold = config.score_threshold
         self.cost = graph_cost(self._interpreter)

@@ -6,11 +6,10 @@ import zipfile
 from pathlib import Path
 
 from .errors import UserError
+from .model_file import PACKED_LABEL_NAMES
 
 log = logging.getLogger(__name__)
 
-# Names the TFLite metadata tools and our converter give the packed label file.
-_PACKED_NAMES = ("labelmap.txt", "labels.txt")
 
 
 def _parse(text: str) -> list[str]:
@@ -26,7 +25,7 @@ def packed_labels(model_path: Path) -> list[str] | None:
         return None
     with zipfile.ZipFile(model_path) as archive:
         names = archive.namelist()
-        for name in list(_PACKED_NAMES) + [n for n in names if n.endswith(".txt")]:
+        for name in list(PACKED_LABEL_NAMES) + [n for n in names if n.endswith(".txt")]:
             if name in names:
                 return _parse(archive.read(name).decode("utf-8"))
     return None

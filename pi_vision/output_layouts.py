@@ -22,11 +22,10 @@ import numpy as np
 
 from .anchors import AnchorSpec, decode_boxes, generate_anchors
 from .errors import UserError
+from .model_file import OUTPUT_ROLES, OUTPUT_TENSOR_NAMES, POSTPROCESS_OP
 
 log = logging.getLogger(__name__)
 
-POSTPROCESS_OP = "TFLite_Detection_PostProcess"
-_ROLES = ("boxes", "classes", "scores", "count")
 
 
 @dataclass
@@ -72,12 +71,11 @@ class PostprocessLayout:
         for op in ops:
             if op["op_name"] == POSTPROCESS_OP and len(op["outputs"]) == 4:
                 if all(int(i) in outputs for i in op["outputs"]):
-                    return cls(interpreter, {r: outputs[int(i)] for r, i in zip(_ROLES, op["outputs"])})
+                    return cls(interpreter, {r: outputs[int(i)] for r, i in zip(OUTPUT_ROLES, op["outputs"])})
         # Runtimes without an op list: the converter names the op's outputs NAME, NAME:1..3.
         by_name = {d["name"]: d for d in outputs.values()}
-        names = [POSTPROCESS_OP] + [f"{POSTPROCESS_OP}:{k}" for k in (1, 2, 3)]
-        if all(n in by_name for n in names):
-            return cls(interpreter, {r: by_name[n] for r, n in zip(_ROLES, names)})
+        if all(n in by_name for n in OUTPUT_TENSOR_NAMES):
+            return cls(interpreter, {r: by_name[n] for r, n in zip(OUTPUT_ROLES, OUTPUT_TENSOR_NAMES)})
         return None
 
     def check(self, path: Path) -> None:

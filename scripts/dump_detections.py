@@ -39,6 +39,8 @@ from pi_vision.config import DetectorConfig  # noqa: E402
 from pi_vision.detector import TFLiteDetector  # noqa: E402
 from pi_vision.errors import UserError  # noqa: E402
 from pi_vision.paths import MODELS_DIR, reference_model, shared_data_dir  # noqa: E402
+from pi_vision.anchors import BOX_SCALES  # noqa: E402
+from pi_vision.model_file import POSTPROCESS_OP  # noqa: E402
 from pi_vision.preprocess import ModelInput  # noqa: E402
 
 VIDEO_FRAMES = 20
@@ -46,11 +48,6 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 # Everything the model returns (the post-process op applies its own threshold and
 # max-detections), so low-score boxes and the list's cut-off are compared too.
 SCORE_THRESHOLD = 0.0
-POSTPROCESS_OP = "TFLite_Detection_PostProcess"
-# TFLite_Detection_PostProcess box-code scales (y, x, h, w). Every SSD export in use
-# (TF1 OD API, TF2, this project's training) uses these; the Python API does not expose
-# the op's options, so they are stated here.
-BOX_CODE_SCALES = (10.0, 10.0, 5.0, 5.0)
 
 
 def default_models() -> list[Path]:
@@ -156,7 +153,9 @@ def postprocess_quantization(detector: TFLiteDetector) -> dict | None:
         return {
             "box_encoding_step": box_step,
             "score_step": _step_of(interpreter, scores_in, details, producers),
-            "box_code_scales": list(BOX_CODE_SCALES),
+            # Every SSD export in use (TF1 OD API, TF2, this project's training) uses these; the
+            # Python API does not expose the op's options.
+            "box_code_scales": list(BOX_SCALES),
             # anchors are [y_center, x_center, h, w], normalised
             "max_anchor_extent": float(anchors[:, 2:4].max()),
         }

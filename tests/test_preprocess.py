@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from pi_vision.model_file import FOREIGN_SCALING, TRAINED_SCALING
 from pi_vision.preprocess import InputSpec, Preprocessor
 
 
@@ -17,6 +18,26 @@ def test_pixel_values_follow_the_model_quantization(dtype, scale, zero_point, pi
     tensor, _ = pre(np.full((4, 4, 3), pixel, np.uint8))
     assert tensor.dtype == dtype and tensor.shape == (1, 4, 4, 3)
     assert tensor[0, 0, 0, 0] == pytest.approx(expected, abs=0.51 if dtype != np.float32 else 1e-6)
+
+
+@pytest.mark.parametrize("dtype, scale, zero_point, pixel, expected", [
+    # our int8 files: [-1, 1] at scale 2/255 and zero point 127; pixel / 127.5 - 1 is always a
+    # tie between two codes, and every tie goes down
+    (np.uint8, 2 / 255, 127, 0, 0),
+    (np.uint8, 2 / 255, 127, 100, 99),
+    (np.uint8, 2 / 255, 127, 200, 199),
+    (np.uint8, 2 / 255, 127, 255, 254),
+    (np.float32, 0.0, 0, 0, -1.0),  # float: exactly the training scaling
+    (np.float32, 0.0, 0, 255, 1.0),
+])
+def test_our_models_get_the_scaling_they_were_trained_with(dtype, scale, zero_point, pixel, expected):
+    pre = Preprocessor(InputSpec(4, 4, np.dtype(dtype), scale, zero_point, TRAINED_SCALING))
+    tensor, _ = pre(np.full((4, 4, 3), pixel, np.uint8))
+    assert tensor[0, 0, 0, 0] == pytest.approx(expected, abs=1e-6)
+
+
+def test_foreign_models_get_raw_pixels_by_default():
+    assert InputSpec(4, 4, np.dtype(np.uint8)).scaling == FOREIGN_SCALING
 
 
 def test_bgr_becomes_rgb():

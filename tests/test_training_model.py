@@ -124,8 +124,8 @@ def test_model_names_are_the_ones_users_type(alpha, size, expected):
 
 
 @pytest.mark.parametrize("tiles, expected", [
-    (1, "dense outputs of the reference on the full image, every"),
-    (2, "dense outputs of the reference on the full image + 2x2 tiles, every"),
+    (1, "the reference's dense outputs on the full image; every"),
+    (2, "the reference's dense outputs on the full image + 2x2 tiles on images at least 320 px a side; every"),
 ])
 def test_model_card_names_the_teacher_views_the_run_used(tiles, expected):
     from pi_vision.training.export import _teacher_description

@@ -19,17 +19,13 @@ import numpy as np
 import tensorflow as tf
 
 from pi_vision.anchors import BOX_SCALES, generate_anchors
+from pi_vision.model_file import (LABELS_FILE, OUTPUT_SIGNATURE_KEYS, OUTPUT_TENSOR_NAMES, POSTPROCESS_OP,
+                                  TRAINED_SCALING)
 from pi_vision.training.model import build_ssd
 from pi_vision.training.model_spec import SSDConfig
 
 log = logging.getLogger(__name__)
 
-LABELS_FILE = "labelmap.txt"
-POSTPROCESS_OP = "TFLite_Detection_PostProcess"
-# Output names as in the reference model (tensor names) and its TF2 exports (signature keys),
-# so code that reads outputs by name handles our files and the reference alike.
-OUTPUT_TENSOR_NAMES = (POSTPROCESS_OP, POSTPROCESS_OP + ":1", POSTPROCESS_OP + ":2", POSTPROCESS_OP + ":3")
-OUTPUT_SIGNATURE_KEYS = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
 
 
 @dataclass(frozen=True)
@@ -109,7 +105,7 @@ def convert(model: keras.Model, ssd: SSDConfig, size: int, out_path: Path, label
             def calibration():
                 for image in representative_images():
                     resized = tf.image.resize(image[None].astype(np.float32), (size, size))
-                    yield [resized / 127.5 - 1.0]
+                    yield [(resized - TRAINED_SCALING.mean) / TRAINED_SCALING.std]
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = calibration
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

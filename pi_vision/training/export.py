@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from pi_vision.model_file import LABELS_FILE, TRAINED_SCALING, anchor_section, write_card
 from pi_vision.training import checkpoint
 from pi_vision.training.augment import AugmentConfig
 from pi_vision.training.classes import COCO80_NAMES
@@ -17,7 +18,6 @@ from pi_vision.training.data.sample import load_rgb
 from pi_vision.training.jobs import FUSION
 from pi_vision.training.evaluate import EvalResult, evaluate_model
 from pi_vision.training.model_spec import SSDConfig
-from pi_vision.training.model_card import anchor_section, write_model_card
 from pi_vision.training.teacher import TeacherConfig
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def export_run(run_dir: Path, out_dir: Path, sizes: list[int], precisions: list[
             result = evaluate_model(path, eval_set.annotations, eval_set.images) if eval_set else None
             card = _card(name, path, ssd, size, precision, complexity, labels, config, state["step"], ckpt,
                          post, eval_set, result, len(calibration), training_minutes(run_dir, state["step"]))
-            write_model_card(out_dir / f"{name}.yaml", card)
+            write_card(out_dir / f"{name}.yaml", card)
             if result:
                 log.info("%s: mAP %.3f mAP@.5 %.3f invoke %.1f ms", name, result.map, result.map50, result.mean_invoke_ms)
             written.append(path)
@@ -150,7 +150,7 @@ def _card(name, path, ssd, size, precision, complexity, labels, config, step, ck
         "architecture": "MobileNet v1 backbone + SSDLite head (depthwise-separable predictors)",
         "alpha": ssd.alpha,
         "input": {"shape": [1, size, size, 3], "dtype": "uint8" if precision == "int8" else "float32",
-                  "color": "RGB", "float_range": "[-1, 1] (pixel / 127.5 - 1)"},
+                  "color": "RGB", "scaling": TRAINED_SCALING.to_card()},
         "precision": f"int8 (full integer, calibrated on {calibration_count} real photos/frames)" if precision == "int8" else "float32",
         "mult_adds": complexity.mult_adds,
         "params": complexity.params,
@@ -160,8 +160,8 @@ def _card(name, path, ssd, size, precision, complexity, labels, config, step, ck
                     "boxes": "[1, N, 4] ymin, xmin, ymax, xmax normalised", "classes": "[1, N]", "scores": "[1, N]",
                     "count": "[1]"},
         "classes": {
-            "numbering": ("80 contiguous COCO classes in category-id order; output class k = line k of the "
-                          "packed labelmap.txt" if coco else "output class k = line k of the packed labelmap.txt"),
+            "numbering": ("80 contiguous COCO classes in category-id order; " if coco else "")
+                         + f"output class k = line k of the packed {LABELS_FILE}",
             "count": len(labels),
             "labels": list(labels),
         },

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pi_vision.model_file import TRAINED_SCALING
 from pi_vision.training import checkpoint
 from pi_vision.training.augment import AugmentConfig
 from pi_vision.training.backbone_init import backbone_file, backbone_layer_names, load_backbone
@@ -140,7 +141,7 @@ class Trainer:
         log.info("backbone frozen up to block %d (%d layers)", blocks, len(names))
 
     def _step(self, images, class_targets, box_targets, box_weights, class_weights):
-        x = tf.cast(images, tf.float32) / 127.5 - 1.0
+        x = (tf.cast(images, tf.float32) - TRAINED_SCALING.mean) / TRAINED_SCALING.std
         with tf.GradientTape() as tape:
             box_pred, logits = self.model(x, training=True)
             losses = detection_loss(box_pred, logits, box_targets, class_targets, box_weights, class_weights,
