@@ -19,12 +19,12 @@ from ..errors import UserError
 
 log = logging.getLogger(__name__)
 
-# (file in skimage/data, height as a fraction of the frame, speed in frame-heights per s)
+# (file in skimage/data, height as a fraction of the frame, speed in frame-heights per s, COCO class)
 SPRITES = (
-    ("astronaut.png", 0.45, 0.10),
-    ("chelsea.png", 0.32, 0.16),
-    ("coffee.png", 0.28, 0.13),
-    ("motorcycle_left.png", 0.32, 0.08),
+    ("astronaut.png", 0.45, 0.10, "person"),
+    ("chelsea.png", 0.32, 0.16, "cat"),
+    ("coffee.png", 0.28, 0.13, "cup"),
+    ("motorcycle_left.png", 0.32, 0.08, "motorcycle"),
 )
 
 
@@ -58,7 +58,7 @@ class DemoSource:
         grain = np.random.default_rng(0).normal(0, 4, (h, w, 1)).astype(np.float32)
         self._backdrop = np.clip(backdrop + grain, 0, 255).astype(np.uint8)
         self._sprites = []
-        for name, frac, _ in SPRITES:
+        for name, frac, _, _ in SPRITES:
             image = _load_image(name)
             sh = max(8, int(h * frac))
             sw = max(8, int(image.shape[1] * sh / image.shape[0]))
@@ -84,6 +84,20 @@ class DemoSource:
         return (bounce(start_x + speed * t * math.cos(angle) + w * 10, w - sw),
                 bounce(start_y + speed * t * math.sin(angle) + h * 10, h - sh))
 
+    def _time(self, index: int) -> float:
+        return index / (self.fps or 30.0)
+
+    def sprite_boxes(self, index: int) -> list[tuple[str, np.ndarray]]:
+        """(COCO class, [x1, y1, x2, y2] normalised) of each photo in frame ``index`` (0-based),
+        the ground truth of the scene. Later photos are drawn over earlier ones."""
+        w, h = self.config.width, self.config.height
+        boxes = []
+        for i, sprite in enumerate(self._sprites):
+            x, y = self._position(i, self._time(index), sprite)
+            sh, sw = sprite.shape[:2]
+            boxes.append((SPRITES[i][3], np.array([x / w, y / h, (x + sw) / w, (y + sh) / h], np.float32)))
+        return boxes
+
     def read(self) -> tuple[np.ndarray, None]:
         # Paced like a camera at the configured rate.
         self._next_due += 1.0 / (self.fps or 30.0)
@@ -92,7 +106,7 @@ class DemoSource:
             time.sleep(delay)
         else:
             self._next_due = time.monotonic()
-        t = self._frame_index / (self.fps or 30.0)
+        t = self._time(self._frame_index)
         self._frame_index += 1
         frame = self._backdrop.copy()
         for i, sprite in enumerate(self._sprites):
