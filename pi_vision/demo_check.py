@@ -11,7 +11,7 @@ import dataclasses
 from .boxes import iou_matrix
 from .config import Config
 from .detections import Detections
-from .object_counts import class_name
+from .labels import label_name
 from .sources import Frame
 from .sources.demo_source import SPRITES, DemoSource
 
@@ -38,7 +38,7 @@ def demo_hit_rates(config: Config, duration: float) -> dict[str, float]:
         nonlocal frames
         frames += 1
         for cls, box in scene.sprite_boxes(frame.seq):
-            same = [i for i, c in enumerate(detections.class_ids) if class_name(labels, int(c)) == cls]
+            same = [i for i, c in enumerate(detections.class_ids) if label_name(labels, int(c)) == cls]
             hit = bool(same) and iou_matrix(box[None], detections.boxes[same]).max() >= MIN_IOU
             found[cls] = found.get(cls, 0) + int(hit)
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .detections import Detections
-
-
-def class_name(labels: list[str], class_id: int) -> str:
-    return labels[class_id] if 0 <= class_id < len(labels) else f"class {class_id}"
+from .labels import label_name
 
 
 class ObjectCounts:
@@ -23,7 +20,7 @@ class ObjectCounts:
 
     def update(self, detections: Detections, labels: list[str]) -> None:
         """One processed frame's objects (tracked, or raw detections when tracking is off)."""
-        frame = Counter(class_name(labels, int(c)) for c in detections.class_ids)
+        frame = Counter(label_name(labels, int(c)) for c in detections.class_ids)
         self._window |= frame  # Counter union keeps the larger count per class
         self._run |= frame
 
