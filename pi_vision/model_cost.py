@@ -2,11 +2,13 @@
 
 Works on any model file (ours, the reference, the ImageNet classifiers), so the cost of
 every variant is measured the same way: the MobileNet paper's "mult-adds" are the MACs
-of convolutions and fully connected layers.
+of convolutions and fully connected layers. The Keras counter in training
+(``training.complexity.count``) returns the same type for the network before conversion.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -37,3 +39,10 @@ def graph_cost(interpreter) -> GraphCost:
             if int(index) >= 0:
                 params += int(np.prod(tensors[int(index)]["shape"]))
     return GraphCost(mult_adds, params)
+
+
+def file_cost(path: Path) -> GraphCost:
+    """``graph_cost`` of a model file."""
+    from .runtime import load_interpreter
+
+    return graph_cost(load_interpreter(Path(path), threads=1).interpreter)

@@ -37,12 +37,12 @@ def test_half_width_160_stays_in_the_issue_budget():
 def test_keras_and_tflite_counters_agree(data_dir):
     """Both counters on the same network: our Keras classifier and the ImageNet 0.5/160 file."""
     from pi_vision.training.backbone_init import backbone_file
-    from pi_vision.training.tflite_complexity import count_tflite
+    from pi_vision.model_cost import file_cost
 
     path = backbone_file(0.5)
     if not path.exists():
         pytest.skip(f"{path} not found")
-    ours, theirs = count(mobilenet_v1_classifier(0.5, 160)), count_tflite(path)
+    ours, theirs = count(mobilenet_v1_classifier(0.5, 160)), file_cost(path)
     assert ours == theirs
 
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from pi_vision.training.complexity_types import Complexity
+from pi_vision.model_cost import GraphCost
 
 
 def _spatial(shape) -> int:
     return int(np.prod(shape[1:-1]))
 
 
-def count(model: keras.Model) -> Complexity:
+def count(model: keras.Model) -> GraphCost:
     """Needs a model built with a fixed input size."""
     params = mult_adds = 0
     for layer in model.layers:
@@ -35,4 +35,4 @@ def count(model: keras.Model) -> Complexity:
             mult_adds += cin * cout
     if any(dim is None for dim in model.inputs[0].shape[1:]):
         raise ValueError("count() needs a model with a fixed input size")
-    return Complexity(int(params), int(mult_adds))
+    return GraphCost(mult_adds=int(mult_adds), params=int(params))
