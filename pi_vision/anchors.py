@@ -99,3 +99,9 @@ def encode_boxes(boxes: np.ndarray, anchors: np.ndarray) -> np.ndarray:
         np.log(h / anchors[:, 2]) * sh,
         np.log(w / anchors[:, 3]) * sw,
     ], axis=1).astype(np.float32)
+
+
+def anchors_to_corners(anchors: np.ndarray) -> np.ndarray:
+    """[cy, cx, h, w] -> [ymin, xmin, ymax, xmax]."""
+    cy, cx, h, w = anchors.T
+    return np.stack([cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2], axis=1).astype(np.float32)

@@ -1,6 +1,7 @@
 """Box arithmetic shared by the tracker, compare mode and training."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 
@@ -19,3 +20,18 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
     union = area_a + area_b - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def batched_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray,
+                iou_threshold: float, max_keep: int) -> np.ndarray:
+    """Per-class NMS of corner boxes; returns kept indexes, best score first (OpenCV does the work)."""
+    if len(boxes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    # OpenCV wants [x, y, w, h] (IoU does not care which axis is which); scale up so its
+    # float rounding cannot merge tiny boxes.
+    xywh = np.stack([boxes[:, 1], boxes[:, 0], boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]], axis=1) * 1000.0
+    keep = cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores.astype(float).tolist(), classes.astype(int).tolist(),
+                                   0.0, float(iou_threshold))
+    keep = np.asarray(keep, dtype=np.int64).reshape(-1)
+    keep = keep[np.argsort(-scores[keep], kind="stable")]
+    return keep[:max_keep]

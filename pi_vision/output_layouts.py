@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 
 from .anchors import AnchorSpec, decode_boxes, generate_anchors
+from .boxes import batched_nms
 from .errors import UserError
 from .model_file import OUTPUT_ROLES, OUTPUT_TENSOR_NAMES, POSTPROCESS_OP
 
@@ -137,24 +137,31 @@ class RawSsdLayout:
     def check(self, path: Path) -> None:
         pass  # find() already matched shapes and anchors
 
-    def decode(self, score_threshold: float) -> RawOutput:
+    def class_scores(self) -> np.ndarray:
+        """(N, C) per-anchor probabilities, background column dropped: column k is output class k."""
         scores = dequantize(self._interpreter.get_tensor(self._scores["index"]), self._scores)[0]
         if scores.min() < 0.0 or scores.max() > 1.0:
             scores = 1.0 / (1.0 + np.exp(-scores))
-        scores = scores[:, 1:]
+        return scores[:, 1:]
+
+    def boxes(self, anchors: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """(N, 4) decoded [ymin, xmin, ymax, xmax] of the given anchors (all by default)."""
+        encodings = dequantize(self._interpreter.get_tensor(self._encodings["index"]), self._encodings)[0]
+        return decode_boxes(encodings[anchors], self._anchors[anchors]).astype(np.float32)
+
+    def dense(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every anchor's box and class scores, before any threshold or NMS (the distillation
+        teacher keeps them all)."""
+        return self.boxes(), self.class_scores()
+
+    def decode(self, score_threshold: float) -> RawOutput:
+        scores = self.class_scores()
         classes = scores.argmax(axis=1)
         best = scores[np.arange(len(scores)), classes]
         keep = np.flatnonzero(best >= score_threshold)
-        if keep.size == 0:
-            return RawOutput(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32))
-        encodings = dequantize(self._interpreter.get_tensor(self._encodings["index"]), self._encodings)[0, keep]
-        boxes = decode_boxes(encodings, self._anchors[keep])
-        xywh = np.stack([boxes[:, 1], boxes[:, 0], boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]], axis=1)
-        chosen = cv2.dnn.NMSBoxesBatched(xywh.tolist(), best[keep].tolist(), classes[keep].tolist(),
-                                         score_threshold, self._iou_threshold, top_k=self._max_detections)
-        chosen = np.asarray(chosen, dtype=np.int64).reshape(-1)
-        return RawOutput(boxes[chosen].astype(np.float32), best[keep][chosen].astype(np.float32),
-                         classes[keep][chosen].astype(np.int32))
+        boxes = self.boxes(keep)
+        chosen = batched_nms(boxes, best[keep], classes[keep], self._iou_threshold, self._max_detections)
+        return RawOutput(boxes[chosen], best[keep][chosen].astype(np.float32), classes[keep][chosen].astype(np.int32))
 
 
 def find_layout(interpreter, path: Path, input_size: tuple[int, int],

@@ -14,7 +14,7 @@ import numpy as np
 
 from pi_vision.anchors import encode_boxes
 from pi_vision.boxes import iou_matrix
-from pi_vision.training.boxes import anchors_to_corners
+from pi_vision.anchors import anchors_to_corners
 from pi_vision.training.labels import BoxLabels
 
 

@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from pi_vision.anchors import AnchorSpec, decode_boxes, generate_anchors
-from pi_vision.output_layouts import dequantize
-from pi_vision.training.boxes import batched_nms
-from pi_vision.training.classes import COCO80_IDS
+from pi_vision.anchors import AnchorSpec, generate_anchors
+from pi_vision.boxes import batched_nms
+from pi_vision.output_layouts import RawSsdLayout, dequantize
+from pi_vision.training.classes import reference_slots_for_coco80
 from pi_vision.training.labels import BoxLabels
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,12 @@ class Teacher:
         self._input = self._interpreter.get_input_details()[0]
         self.input_size = (int(self._input["shape"][1]), int(self._input["shape"][2]))
         details = self._interpreter.get_tensor_details()
-        self._scores = self._find(details, SCORES_TENSOR, last_dim=91)
-        self._encodings = self._find(details, ENCODINGS_TENSOR, last_dim=4)
-        self._anchors = self._model_anchors(details)
-        if len(self._anchors) != self._scores["shape"][1]:
-            raise ValueError(f"teacher has {self._scores['shape'][1]} anchors, AnchorSpec gives {len(self._anchors)}")
+        scores = self._find(details, SCORES_TENSOR, last_dim=91)
+        anchors = self._model_anchors(details)
+        if len(anchors) != scores["shape"][1]:
+            raise ValueError(f"teacher has {scores['shape'][1]} anchors, AnchorSpec gives {len(anchors)}")
+        # The post-process op's inputs are a raw SSD output: the runtime's raw layout decodes them.
+        self._raw = RawSsdLayout(self._interpreter, self._find(details, ENCODINGS_TENSOR, last_dim=4), scores, anchors)
 
     def _model_anchors(self, details: list[dict]) -> np.ndarray:
         """The anchors stored in the model (quantized there, and the op decodes with those), else ours."""
@@ -89,10 +90,9 @@ class Teacher:
         resized = cv2.resize(image_rgb, (w, h), interpolation=cv2.INTER_LINEAR)
         self._interpreter.set_tensor(self._input["index"], resized[None].astype(self._input["dtype"]))
         self._interpreter.invoke()
-        scores = dequantize(self._interpreter.get_tensor(self._scores["index"])[0], self._scores)
-        encodings = dequantize(self._interpreter.get_tensor(self._encodings["index"])[0], self._encodings)
-        # Column k of the scores is COCO category id k (column 0 is background).
-        return decode_boxes(encodings, self._anchors).astype(np.float32), scores[:, COCO80_IDS]
+        boxes, scores = self._raw.dense()
+        # Score column k is the reference's class slot k, COCO category id k + 1.
+        return boxes, scores[:, reference_slots_for_coco80()]
 
     def _view_labels(self, image_rgb: np.ndarray, y0: float, x0: float, y1: float, x1: float) -> BoxLabels:
         """Above-threshold (box, class) pairs of the view [y0:y1, x0:x1] (normalised), in image coordinates."""

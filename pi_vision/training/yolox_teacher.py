@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pi_vision.training.boxes import batched_nms
+from pi_vision.boxes import batched_nms
 from pi_vision.training.labels import BoxLabels
 
 log = logging.getLogger(__name__)
