@@ -2,14 +2,14 @@
 with every stage timed by the monitor."""
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import logging
 import threading
 import time
 from typing import Callable
 
-from .compare import Comparison, format_table
-from .config import Config, DetectorConfig, OutputConfig
+from .compare import format_table
+from .config import Config, OutputConfig
 from .detections import Detections
 from .detector import Detector, create_detector
 from .monitor import Monitor
@@ -47,42 +47,13 @@ def build_outputs(config: OutputConfig, labels: list[str], fps: float, stop: thr
     return outputs
 
 
-def _create_detectors(config: DetectorConfig) -> list[Detector]:
-    models = config.compare or (config.model,)
-    return [create_detector(dataclasses.replace(config, model=model)) for model in models]
-
-
-class _Shown:
-    """Which variant is drawn, tracked and written in compare mode; v in the window cycles."""
-
-    def __init__(self, detectors: list[Detector], tracker: Tracker | None):
-        self.index = 0
-        self._detectors = detectors
-        self._tracker = tracker
-
-    @property
-    def detector(self) -> Detector:
-        return self._detectors[self.index]
-
-    def on_key(self, key: str) -> None:
-        if key == "v" and len(self._detectors) > 1:
-            self.index = (self.index + 1) % len(self._detectors)
-            if self._tracker is not None:
-                self._tracker.reset()  # another model's boxes: start the tracks afresh
-            log.info("showing %s", self.detector.name)
-
-
-def _banner(shown: _Shown, monitor: Monitor) -> list[str]:
+def _banner(detector: Detector, monitor: Monitor) -> list[str]:
     last = monitor.last_window
-    detector = shown.detector
     invoke = last.get("ms", {}).get("invoke", {}).get("p50")
     rate = f"{last['fps']:.1f} fps" if last else "-- fps"
-    lines = [f"{detector.name} | {detector.threads} threads | {rate} | invoke p50 "
-             f"{f'{invoke:.1f} ms' if invoke is not None else '--'}"]
-    if last.get("variants"):
-        lines[0] = f"showing {detector.name} (v: next) | {rate}"
-        lines += format_table(last["variants"])
-    return lines
+    lines = [f"{detector.title()} | {rate} | invoke p50 {f'{invoke:.1f} ms' if invoke is not None else '--'}"]
+    variants = last.get("variants")
+    return lines + (format_table(variants) if variants else [])
 
 
 def run(config: Config, stop: threading.Event | None = None, on_result: ResultHandler | None = None,
@@ -95,39 +66,41 @@ def run(config: Config, stop: threading.Event | None = None, on_result: ResultHa
     the configured ones.
     """
     stop = stop or threading.Event()
-    detectors = [detector] if detector is not None else _create_detectors(config.detector)
+    detector = detector or create_detector(config.detector)
     tracker = Tracker(config.tracker) if config.tracker.enabled else None
-    for d in detectors:
-        # The tracker's second matching stage needs the low-score detections too.
-        d.score_threshold = (min(config.detector.score_threshold, config.tracker.low_score) if tracker
-                             else config.detector.score_threshold)
-    comparison = Comparison(detectors, config.detector.score_threshold) if len(detectors) > 1 else None
-    shown = _Shown(detectors, tracker)
-    source = source or open_source(config.source, detectors[0].input_size)
-    try:
-        outputs = Outputs(build_outputs(config.output, detectors[0].labels, source.fps or config.source.fps, stop,
-                                        on_key=shown.on_key) + list(extra_outputs))
-    except BaseException:
-        source.close()
-        raise
-    overlay = Overlay(detectors[0].labels) if outputs.needs_image else None
-    slot = LatestFrameSlot()
-    # One model: resize on the capture thread. Compare mode: each variant fits its own size.
-    capture = CaptureThread(source, slot, stop, fit=detectors[0].fit if comparison is None else None)
-    monitor = Monitor(config.monitor.log_interval, context={
-        "model": ", ".join(d.name for d in detectors), "threads": detectors[0].threads, "source": source.name,
-        "runtime": getattr(detectors[0], "runtime", None),
-        "xnnpack": all(getattr(d, "xnnpack_partitions", 0) for d in detectors),
-        "detect_every": config.detector.every, "tracking": tracker is not None})
+    # The tracker's second matching stage needs the low-score detections too.
+    detector.score_threshold = (min(config.detector.score_threshold, config.tracker.low_score) if tracker
+                                else config.detector.score_threshold)
 
+    def on_key(key: str) -> None:
+        if detector.on_key(key) and tracker is not None:
+            tracker.reset()  # another model's boxes: start the tracks afresh
+
+    with contextlib.ExitStack() as resources:
+        # Closed in reverse order, also when opening the next one fails (a bad output path). The
+        # capture thread closes the source as well; closing twice is safe.
+        source = resources.enter_context(contextlib.closing(source or open_source(config.source,
+                                                                                  detector.input_size)))
+        outputs = resources.enter_context(Outputs(build_outputs(
+            config.output, detector.labels, source.fps or config.source.fps, stop, on_key=on_key) + list(extra_outputs)))
+        return _loop(config, stop, detector, tracker, source, outputs, on_result)
+
+
+def _loop(config: Config, stop: threading.Event, detector: Detector, tracker: Tracker | None,
+          source: FrameSource, outputs: Outputs, on_result: ResultHandler | None) -> dict:
+    overlay = Overlay() if outputs.needs_image else None
+    slot = LatestFrameSlot()
+    capture = CaptureThread(source, slot, stop, fit=detector.fit)  # resizes off the detector's thread
+    monitor = Monitor(config.monitor.log_interval, context={
+        "model": detector.name, "threads": detector.threads, "source": source.name,
+        "runtime": getattr(detector, "runtime", None), "xnnpack": bool(getattr(detector, "xnnpack_partitions", 0)),
+        "detect_every": config.detector.every, "tracking": tracker is not None})
     counts = ObjectCounts()
 
     def extra(whole_run: bool = False) -> dict:
         fields = _track_stats(tracker, summary=whole_run)
         fields["objects"] = counts.run() if whole_run else counts.window()
-        if comparison is not None:
-            fields["variants"] = comparison.table(whole_run=whole_run)
-        return fields
+        return fields | detector.stats(whole_run)
 
     limits = config.run
     capture.start()
@@ -137,41 +110,35 @@ def run(config: Config, stop: threading.Event | None = None, on_result: ResultHa
     detections = Detections.empty()
     try:
         while not stop.is_set():
-            t0 = time.perf_counter()
-            frame = slot.get(timeout=FRAME_WAIT_S)
-            waited = time.perf_counter() - t0
+            with monitor.stage("capture_wait"):
+                frame = slot.get(timeout=FRAME_WAIT_S)
             if frame is None:
+                monitor.discard_stages()
                 if slot.closed:
                     break
                 monitor.tick(slot.captured, slot.dropped, extra)
                 continue
-            timings = {"capture_wait": waited}
+            timings: dict[str, float] = {}
             # Camera frames since the last processed one (drops included): the tracker's
             # motion model counts in camera frames, whatever the detector keeps up with.
             elapsed = frame.seq - last_seq if last_seq >= 0 else 1
             last_seq = frame.seq
             run_detector = processed % config.detector.every == 0
-            if run_detector and comparison is not None:
-                detections = comparison.detect_all(frame.image, timings)[shown.index]
-            elif run_detector:
-                detections = shown.detector.detect(frame.model_input, timings)
+            if run_detector:
+                detections = detector.detect(frame.model_input, timings)
                 # The resize ran on the capture thread; it is still part of preprocessing.
                 timings["preprocess"] += frame.fit_s
             if tracker is not None:
-                t1 = time.perf_counter()
-                detections = tracker.update(detections, elapsed) if run_detector else tracker.predict_only(elapsed)
-                timings["track"] = time.perf_counter() - t1
-            counts.update(detections, shown.detector.labels)
+                with monitor.stage("track"):
+                    detections = tracker.update(detections, elapsed) if run_detector else tracker.predict_only(elapsed)
+            counts.update(detections, detector.labels)
             if overlay is not None:
-                t1 = time.perf_counter()
-                overlay.labels = shown.detector.labels
-                overlay.draw(frame.image, detections, _banner(shown, monitor))
-                timings["draw"] = time.perf_counter() - t1
-            t1 = time.perf_counter()
-            outputs.write(frame, detections, frame.image)
-            if on_result is not None:
-                on_result(frame, detections)
-            timings["output"] = time.perf_counter() - t1
+                with monitor.stage("draw"):
+                    overlay.draw(frame.image, detections, detector.labels, _banner(detector, monitor))
+            with monitor.stage("output"):
+                outputs.write(frame, detections, frame.image)
+                if on_result is not None:
+                    on_result(frame, detections)
             monitor.record(timings, time.monotonic() - frame.t_capture)
             processed += 1
             monitor.tick(slot.captured, slot.dropped, extra)
@@ -180,8 +147,8 @@ def run(config: Config, stop: threading.Event | None = None, on_result: ResultHa
             if limits.duration and time.monotonic() - start >= limits.duration:
                 break
     finally:
+        # The shutdown ladder: stop event, bounded join, then give up loudly.
         stop.set()
-        outputs.close()
         capture.join(timeout=CAPTURE_JOIN_S)
         if capture.is_alive():
             # A read stuck in the driver; the process exit releases the device.

@@ -1,6 +1,7 @@
-"""Compare mode: every variant runs on every frame, one after another with all threads,
-so each one's latency is what it would be alone, and its detections are scored against
-the most expensive variant's on the same frames."""
+"""Compare mode as a detector: every variant runs on every frame, one after another with all
+threads, so each one's latency is what it would be alone, and its detections are scored
+against the most expensive variant's on the same frames. The app sees one detector whose
+output is the shown variant's; ``v`` in the window shows the next one."""
 from __future__ import annotations
 
 import logging
@@ -12,7 +13,9 @@ import numpy as np
 from .agreement import map50
 from .detections import Detections
 from .detector import Detector, detect_image
+from .labels import label_name
 from .latency_stats import StageStats
+from .preprocess import ModelInput, Placement
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +34,24 @@ def _invoke_seconds(detector: Detector, blank: np.ndarray) -> float:
     return statistics.median(times)
 
 
-class Comparison:
+def _class_map(labels: list[str], into: list[str]) -> np.ndarray | None:
+    """Class id in ``labels`` -> the id of the same name in ``into`` (-1 if absent); None when
+    the two numberings agree. The reference numbers COCO with gaps, the zoo without."""
+    if labels == into[:len(labels)]:
+        return None
+    index = {name: i for i, name in enumerate(into)}
+    return np.array([index.get(label_name(labels, i), -1) for i in range(len(labels))], dtype=np.int64)
+
+
+class CompareDetector:
+    """Several detectors behind the ``Detector`` interface; ``detect`` returns the shown one's."""
+
     def __init__(self, detectors: list[Detector], score_threshold: float):
+        if len(detectors) < 2:
+            raise ValueError("compare mode needs two or more detectors")
         self.detectors = detectors
-        self.score_threshold = score_threshold
+        self.agreement_threshold = score_threshold
+        self.shown = 0
         # The most expensive variant (by measured invoke time after warm-up) is the yardstick.
         blank = np.full((480, 640, 3), 114, np.uint8)
         costs = [_invoke_seconds(d, blank) for d in detectors]
@@ -42,43 +59,106 @@ class Comparison:
         log.info("compare: %s; agreement measured against %s",
                  ", ".join(f"{d.name} ({c * 1000:.1f} ms)" for d, c in zip(detectors, costs)),
                  detectors[self.reference].name)
+        reference_labels = detectors[self.reference].labels
+        self._to_reference = [_class_map(d.labels, reference_labels) for d in detectors]
         self._stats = [StageStats() for _ in detectors]
         self._recent: deque[list[Detections]] = deque(maxlen=AGREEMENT_WINDOW)
-        self._frames = 0
 
-    def detect_all(self, image: np.ndarray, timings: dict[str, float]) -> list[Detections]:
-        """Run every variant on ``image``; ``timings`` gets the totals over variants."""
+    # --- the Detector interface: what the shown variant is, all of them run
+    @property
+    def name(self) -> str:
+        return self.detectors[self.shown].name
+
+    @property
+    def labels(self) -> list[str]:
+        return self.detectors[self.shown].labels
+
+    @property
+    def threads(self) -> int:
+        return self.detectors[self.shown].threads
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.detectors[self.shown].input_size
+
+    @property
+    def runtime(self) -> str | None:
+        return getattr(self.detectors[self.shown], "runtime", None)
+
+    @property
+    def xnnpack_partitions(self) -> int:
+        return min(getattr(d, "xnnpack_partitions", 0) for d in self.detectors)
+
+    @property
+    def score_threshold(self) -> float:
+        return self.detectors[self.shown].score_threshold
+
+    @score_threshold.setter
+    def score_threshold(self, value: float) -> None:
+        for detector in self.detectors:
+            detector.score_threshold = value
+
+    def title(self) -> str:
+        return f"showing {self.name} (v: next)"
+
+    def fit(self, image_bgr: np.ndarray) -> ModelInput:
+        # Each variant resizes to its own size in detect(); the frame passes through whole.
+        h, w = image_bgr.shape[:2]
+        return ModelInput(image_bgr, Placement(w, h, 1.0, 1.0))
+
+    def detect(self, model_input: ModelInput, timings: dict[str, float]) -> Detections:
+        """Run every variant; ``timings`` gets the totals over variants."""
         results = []
         for detector, stats in zip(self.detectors, self._stats):
             own: dict[str, float] = {}
-            detections = detect_image(detector, image, own)
+            detections = detect_image(detector, model_input.image, own)
             for stage, seconds in own.items():
                 stats.add(stage, seconds)
                 timings[stage] = timings.get(stage, 0.0) + seconds
             results.append(detections)
         self._recent.append(results)
-        self._frames += 1
-        return results
+        return results[self.shown]
+
+    def on_key(self, key: str) -> bool:
+        """``v`` shows the next variant; True when the shown variant changed."""
+        if key != "v":
+            return False
+        self.shown = (self.shown + 1) % len(self.detectors)
+        log.info("showing %s", self.name)
+        return True
+
+    def stats(self, whole_run: bool = False) -> dict:
+        return {"variants": self.table(whole_run)}
+
+    # --- the comparison
+    def _in_reference_classes(self, i: int, detections: Detections) -> Detections:
+        mapping = self._to_reference[i]
+        if mapping is None or len(detections) == 0:
+            return detections
+        ids = mapping[np.clip(detections.class_ids, 0, len(mapping) - 1)]
+        known = (detections.class_ids < len(mapping)) & (ids >= 0)
+        kept = detections[known]
+        return Detections(kept.boxes, kept.scores, ids[known], kept.track_ids)
 
     def table(self, whole_run: bool = False) -> list[dict]:
         """One row per variant: latency since the last table (or over the run), FPS alone,
         detections per frame and agreement over the last ``AGREEMENT_WINDOW`` frames."""
         recent = list(self._recent)
         truths = [frame[self.reference] for frame in recent]
-        truths = [t[t.scores >= self.score_threshold] for t in truths]
+        truths = [t[t.scores >= self.agreement_threshold] for t in truths]
         rows = []
         for i, (detector, stats) in enumerate(zip(self.detectors, self._stats)):
             ms = stats.run_ms() if whole_run else stats.window_ms()
             if not ms:
                 continue
             per_frame_ms = sum(ms[s]["p50"] for s in ("preprocess", "invoke", "postprocess") if s in ms)
-            predictions = [frame[i] for frame in recent]
+            predictions = [self._in_reference_classes(i, frame[i]) for frame in recent]
             agreement = map50(predictions, truths)
             rows.append({
                 "model": detector.name,
                 "invoke_ms": {"p50": ms["invoke"]["p50"], "p95": ms["invoke"]["p95"]},
                 "fps_alone": round(1000.0 / per_frame_ms, 1) if per_frame_ms else None,
-                "detections_per_frame": round(float(np.mean([len(p[p.scores >= self.score_threshold])
+                "detections_per_frame": round(float(np.mean([len(p[p.scores >= self.agreement_threshold])
                                                              for p in predictions])), 2) if predictions else 0.0,
                 "map50_vs_reference": None if np.isnan(agreement) else round(agreement, 3),
                 "reference": i == self.reference,

@@ -40,6 +40,18 @@ class Detector(Protocol):
         """Detect objects; sets preprocess (after fit), invoke and postprocess seconds in ``timings``."""
         ...
 
+    def title(self) -> str:
+        """What the banner calls it."""
+        ...
+
+    def on_key(self, key: str) -> bool:
+        """A key pressed in the window; True when what it detects with changed."""
+        ...
+
+    def stats(self, whole_run: bool = False) -> dict:
+        """Fields of its own for the stats lines (since the last call) or the summary."""
+        ...
+
 
 def detect_image(detector: Detector, image_bgr: np.ndarray, timings: dict[str, float] | None = None) -> Detections:
     """fit + detect in one call, for single images; preprocess time includes the fit."""
@@ -132,12 +144,27 @@ class TFLiteDetector:
         timings["postprocess"] = t3 - t2
         return detections
 
+    def title(self) -> str:
+        return f"{self.name} | {self.threads} threads"
+
+    def on_key(self, key: str) -> bool:
+        return False
+
+    def stats(self, whole_run: bool = False) -> dict:
+        return {}
+
     def invoke_only(self) -> None:
         """Run the network on whatever input is set; for measuring the bare invoke rate."""
         self._interpreter.invoke()
 
 
 def create_detector(config: DetectorConfig) -> Detector:
-    if config.backend == "tflite":
-        return TFLiteDetector(config)
-    raise UserError(f"config error: detector.backend: unknown backend {config.backend!r}; use tflite")
+    """The configured backend; with ``compare``, one detector that runs every listed model."""
+    if config.backend != "tflite":
+        raise UserError(f"config error: detector.backend: unknown backend {config.backend!r}; use tflite")
+    if config.compare:
+        from .compare import CompareDetector  # it builds on this module
+
+        return CompareDetector([TFLiteDetector(dataclasses.replace(config, model=m, compare=()))
+                                for m in config.compare], config.score_threshold)
+    return TFLiteDetector(config)

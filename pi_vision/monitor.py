@@ -6,9 +6,10 @@ months.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 from .compare import format_table
 from .latency_stats import StageStats
@@ -21,6 +22,7 @@ FRAME_AGE = "frame_age"
 # Short names for the text line; JSON uses the full stage names.
 _SHORT = {"capture_wait": "wait", "preprocess": "pre", "invoke": "invoke", "postprocess": "post",
           "track": "track", "draw": "draw", "output": "out", FRAME_AGE: "age"}
+_ORDER = {stage: i for i, stage in enumerate(_SHORT)}
 
 
 class Monitor:
@@ -34,14 +36,34 @@ class Monitor:
         self._start = self._window_start = clock()
         self._frames = self._window_frames = 0
         self._window_captured = self._window_dropped = 0
+        self._pending: dict[str, float] = {}
         self.last_window: dict = {}
 
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time the block as stage ``name`` of the frame being processed."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._pending[name] = self._pending.get(name, 0.0) + time.perf_counter() - t0
+
+    def discard_stages(self) -> None:
+        """Forget the stage blocks timed since the last record (no frame came of them)."""
+        self._pending = {}
+
     def record(self, timings: dict[str, float], frame_age: float) -> None:
-        """One processed frame: seconds per stage and from capture to result."""
+        """One processed frame: seconds per stage (``timings`` plus the ``stage`` blocks since the
+        last record) and from capture to result."""
         self._frames += 1
         self._window_frames += 1
-        for stage, seconds in timings.items():
-            self._stages.add(stage, seconds)
+        merged = dict(timings)
+        for stage, seconds in self._pending.items():
+            merged[stage] = merged.get(stage, 0.0) + seconds
+        # Pipeline order (the first frame fixes the order of the stats line), then any others.
+        for stage in sorted(merged, key=lambda s: _ORDER.get(s, len(_ORDER))):
+            self._stages.add(stage, merged[stage])
+        self._pending = {}
         self._stages.add(FRAME_AGE, frame_age)
 
     def tick(self, captured: int, dropped: int, extra: Callable[[], dict] | dict | None = None) -> dict | None:

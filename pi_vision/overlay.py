@@ -74,12 +74,11 @@ class _Trail:
 class Overlay:
     """Keeps short trails of track centres between frames; ``draw`` paints one frame."""
 
-    def __init__(self, labels: list[str]):
-        self.labels = labels
+    def __init__(self):
         self._trails: dict[int, _Trail] = {}
 
-    def draw(self, image: np.ndarray, detections: Detections, banner: list[str] = ()) -> np.ndarray:
-        """Boxes, labels and trails, then ``banner`` lines top-left."""
+    def draw(self, image: np.ndarray, detections: Detections, labels: list[str], banner: list[str] = ()) -> np.ndarray:
+        """Boxes named by ``labels``, trails, then ``banner`` lines top-left."""
         h, w = image.shape[:2]
         scale = max(0.35, min(w, h) / 1200)  # text readable from 480p to 4K
         thickness = max(1, round(scale * 2))
@@ -93,7 +92,7 @@ class Overlay:
                 boxes, detections.scores.tolist(), detections.class_ids.tolist(), track_ids):
             colour = track_colour(track_id) if track_id != NO_TRACK else _UNTRACKED_COLOUR
             cv2.rectangle(image, (x1, y1), (x2, y2), colour, thickness)
-            text = label_name(self.labels, class_id)
+            text = label_name(labels, class_id)
             if track_id != NO_TRACK:
                 text += f" #{track_id}"
             text += f" {score:.2f}"

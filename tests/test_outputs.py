@@ -105,7 +105,7 @@ def test_display_shows_frames_and_q_stops(monkeypatch):
 @pytest.mark.parametrize("w, h", [(640, 480), (1920, 1080)])
 def test_overlay_draws_at_the_frame_resolution(w, h):
     image = np.zeros((h, w, 3), np.uint8)
-    Overlay(LABELS).draw(image, _dets())
+    Overlay().draw(image, _dets(), LABELS)
     colour = np.array(track_colour(7), np.uint8)
     # The box's right edge (x = 0.5 w) is drawn in the track's colour, below the label.
     assert (image[int(0.9 * h), int(0.5 * w)] == colour).all()
@@ -113,12 +113,12 @@ def test_overlay_draws_at_the_frame_resolution(w, h):
 
 
 def test_trails_follow_tracks_and_are_dropped_with_them():
-    overlay = Overlay(LABELS)
+    overlay = Overlay()
     image = np.zeros((100, 100, 3), np.uint8)
     for _ in range(3):
-        overlay.draw(image, _dets((1, 2)))
+        overlay.draw(image, _dets((1, 2)), LABELS)
     assert set(overlay._trails) == {1, 2} and len(overlay._trails[1]) == 3
-    overlay.draw(image, _dets((2,)))
+    overlay.draw(image, _dets((2,)), LABELS)
     assert set(overlay._trails) == {2}
 
 
@@ -138,5 +138,5 @@ def test_banner_patches_are_exactly_what_drawing_the_text_gives():
         y = 0
         for line in lines:
             y += _draw_label(expected, line, (0, y), (40, 40, 40), scale, below=True, text_colour=(255, 255, 255))
-        Overlay(LABELS).draw(image, Detections.empty(), lines)
+        Overlay().draw(image, Detections.empty(), LABELS, lines)
         assert (image == expected).all()

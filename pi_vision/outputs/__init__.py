@@ -29,6 +29,12 @@ class Outputs:
     def __init__(self, outputs: list[Output]):
         self._outputs = list(outputs)
 
+    def __enter__(self) -> "Outputs":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     @property
     def needs_image(self) -> bool:
         return any(o.needs_image for o in self._outputs)
