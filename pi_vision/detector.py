@@ -15,7 +15,7 @@ from .errors import UserError
 from .labels import load_labels
 from .model_cost import graph_cost
 from .model_file import read_card
-from .output_layouts import find_layout
+from .output_layouts import RawOutput, find_layout
 from .paths import MODELS_DIR
 from .preprocess import InputSpec, ModelInput, Preprocessor
 from .runtime import load_interpreter
@@ -115,6 +115,8 @@ class TFLiteDetector:
             InputSpec(shape[1], shape[2], np.dtype(detail["dtype"]), float(scale), int(zero_point), card.scaling),
             config.resize)
         self._layout = find_layout(self._interpreter, path, self.input_size, lambda: card.anchors)
+        # Scores come out on the reference's scale, so thresholds mean the same for every model.
+        self._calibration = card.calibration
         self.labels = load_labels(path, config.labels)
         self.score_threshold = config.score_threshold
         self.cost = graph_cost(self._interpreter)
@@ -135,9 +137,16 @@ class TFLiteDetector:
         t1 = time.perf_counter()
         self._interpreter.invoke()
         t2 = time.perf_counter()
-        raw = self._layout.decode(self.score_threshold)
+        if self._calibration is None:
+            raw = self._layout.decode(self.score_threshold)
+            scores = raw.scores
+        else:
+            raw = self._layout.decode(float(self._calibration.inverse(self.score_threshold)))
+            scores = self._calibration(raw.scores)
+            keep = scores >= self.score_threshold  # exact where the map is flat
+            raw, scores = RawOutput(raw.boxes[keep], raw.scores[keep], raw.classes[keep]), scores[keep]
         boxes = self._preprocess.to_frame(raw.boxes, model_input.placement)
-        detections = Detections(boxes, raw.scores, raw.classes)
+        detections = Detections(boxes, scores, raw.classes)
         t3 = time.perf_counter()
         timings["preprocess"] = t1 - t0
         timings["invoke"] = t2 - t1

@@ -5,7 +5,8 @@ A shipped detector is a ``.tflite`` file and a YAML card beside it:
 * The file ends in the ``TFLite_Detection_PostProcess`` op, whose four outputs come in
   the op's fixed order (``OUTPUT_ROLES``), named as the reference model names them.
 * Line k of the label file packed into it (``LABELS_FILE``) names output class k.
-* The card records the anchors and the input scaling the network was trained with.
+* The card records the anchors and the input scaling the network was trained with, and
+  the map that puts its scores on the reference's scale (``score_calibration``).
 
 This module has no TensorFlow in it, so the runtime on the Pi imports it too.
 """
@@ -20,6 +21,7 @@ import yaml
 
 from .anchors import AnchorSpec, generate_anchors
 from .errors import UserError
+from .score_calibration import ScoreCalibration
 
 POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 # The op's outputs, in the op's own order.
@@ -80,6 +82,8 @@ class ModelCard:
 
     anchors: AnchorSpec | None
     scaling: InputScaling
+    # Raw output score -> the reference's scale; None: the scores are used as they come.
+    calibration: ScoreCalibration | None = None
 
 
 def read_card(model_path: Path) -> ModelCard:
@@ -87,12 +91,22 @@ def read_card(model_path: Path) -> ModelCard:
     gets the foreign conventions."""
     path = card_path(model_path)
     if not path.is_file():
-        return ModelCard(None, FOREIGN_SCALING)
+        return ModelCard(None, FOREIGN_SCALING, None)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise UserError(f"model error: {path.name} is not valid YAML ({e.__class__.__name__}); fix or remove the card")
-    return ModelCard(_anchors(data.get("anchors"), path), _scaling((data.get("input") or {}).get("scaling"), path))
+    return ModelCard(_anchors(data.get("anchors"), path), _scaling((data.get("input") or {}).get("scaling"), path),
+                     _calibration(data.get("score_calibration"), path))
+
+
+def _calibration(section: dict | None, path: Path) -> ScoreCalibration | None:
+    if section is None:
+        return None
+    try:
+        return ScoreCalibration.from_card(section)
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"model error: {path.name}: bad score_calibration ({e}); fix or remove the section")
 
 
 def _anchors(section: dict | None, path: Path) -> AnchorSpec | None:

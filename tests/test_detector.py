@@ -1,6 +1,7 @@
 import cv2
 import numpy as np
 import pytest
+import yaml
 
 from pi_vision.anchors import AnchorSpec, generate_anchors
 from pi_vision.config import DetectorConfig
@@ -119,3 +120,18 @@ def test_model_card_anchors_only_matter_for_raw_outputs(reference_path, tmp_path
     model.write_bytes(reference_path.read_bytes())
     model.with_suffix(".yaml").write_text("anchors:\n  strides: [8]\n  boxes_per_cell: [4]\n  bogus: 1\n")
     assert TFLiteDetector(DetectorConfig(model=str(model))).labels[0] == "person"
+
+
+def test_a_cards_score_calibration_puts_scores_on_the_reference_scale(reference_path, data_dir, tmp_path):
+    """The runtime maps raw scores through the card's calibration; the threshold is in mapped units."""
+    from pi_vision.score_calibration import ScoreCalibration
+
+    image = cv2.imread(str(data_dir / "images" / "cats_and_dogs.jpg"))
+    raw = detect_image(TFLiteDetector(DetectorConfig(model=str(reference_path), score_threshold=0.3)), image)
+    model = tmp_path / "calibrated.tflite"
+    model.write_bytes(reference_path.read_bytes())
+    doubled = ScoreCalibration((0.0, 0.3, 1.0), (0.0, 0.6, 1.0))  # below 0.3: twice the raw score
+    model.with_suffix(".yaml").write_text(yaml.safe_dump({"score_calibration": doubled.to_card()}))
+    calibrated = detect_image(TFLiteDetector(DetectorConfig(model=str(model), score_threshold=0.6)), image)
+    np.testing.assert_allclose(calibrated.scores, doubled(raw.scores), atol=1e-6)
+    assert len(calibrated) == len(raw) and calibrated.scores.min() >= 0.6

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from pi_vision.training.classes import COCO80_NAMES
-from pi_vision.training.fusion import FusionConfig, ScoreCalibration, fuse
+from pi_vision.score_calibration import ScoreCalibration
+from pi_vision.training.fusion import FusionConfig, fuse
 from pi_vision.training.labels import BoxLabels
 from pi_vision.training.yolox_teacher import STRIDES, YoloxTeacher, decode, grid_offsets
 
@@ -76,11 +77,21 @@ def test_calibration_needs_enough_boxes():
         ScoreCalibration.by_rank(np.full(10, 0.5), np.full(1000, 0.5))
 
 
-def test_calibration_survives_a_round_trip(tmp_path):
+def test_calibration_survives_a_model_card_and_inverts():
     c = ScoreCalibration((0.0, 0.2, 1.0), (0.0, 0.5, 1.0))
-    c.save(tmp_path / "c.json")
-    assert ScoreCalibration.load(tmp_path / "c.json") == c
+    assert ScoreCalibration.from_card(c.to_card()) == c
     assert c(np.array([0.1]))[0] == pytest.approx(0.25)
+    assert c.inverse(0.5) == pytest.approx(0.2) and c.inverse(0.75) == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize("section", [
+    {"source": [0.0, 1.0], "target": [0.0]},
+    {"source": [0.0, 0.5, 0.4], "target": [0.0, 0.5, 1.0]},
+    {"source": [0.0, 1.0]},
+])
+def test_a_broken_calibration_section_is_rejected(section):
+    with pytest.raises((ValueError, KeyError)):
+        ScoreCalibration.from_card(section)
 
 
 @pytest.mark.parametrize("a, b, expect", [

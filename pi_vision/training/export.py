@@ -7,16 +7,24 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from pi_vision.model_file import LABELS_FILE, TRAINED_SCALING, anchor_section, write_card
+import cv2
+import numpy as np
+
+from pi_vision.config import DetectorConfig
+from pi_vision.detector import TFLiteDetector, detect_image
+from pi_vision.model_file import LABELS_FILE, TRAINED_SCALING, anchor_section, card_path, write_card
+from pi_vision.paths import reference_model
+from pi_vision.score_calibration import ScoreCalibration
 from pi_vision.training import checkpoint
 from pi_vision.training.augment import AugmentConfig
 from pi_vision.training.classes import COCO80_NAMES
 from pi_vision.training.complexity import count
 from pi_vision.training.convert import PostProcessConfig, convert, inference_model
 from pi_vision.training.data.images import list_images
+from pi_vision.training.data.recipes import COCO_SCENES
 from pi_vision.training.data.sample import load_rgb
-from pi_vision.training.jobs import FUSION
 from pi_vision.training.evaluate import EvalResult, evaluate_model
+from pi_vision.training.jobs import FUSION
 from pi_vision.training.model_spec import SSDConfig
 from pi_vision.training.teacher import TeacherConfig
 
@@ -85,7 +93,8 @@ def model_name(alpha: float, size: int, prefix: str = "ssd_mbv1") -> str:
 
 def export_run(run_dir: Path, out_dir: Path, sizes: list[int], precisions: list[str], data_dir: Path,
                eval_set: EvalSet | None, checkpoint_path: Path | None = None, prefix: str = "ssd_mbv1",
-               post: PostProcessConfig = PostProcessConfig(), calibration_count: int = 200) -> list[Path]:
+               post: PostProcessConfig = PostProcessConfig(), calibration_count: int = 200,
+               calibrate_scores: bool = True) -> list[Path]:
     """Convert a run's checkpoint at each size/precision; precisions are 'int8' and/or 'float'."""
     ckpt = checkpoint_path or checkpoint.latest(run_dir / "checkpoints")
     if ckpt is None:
@@ -95,6 +104,9 @@ def export_run(run_dir: Path, out_dir: Path, sizes: list[int], precisions: list[
     labels = config["class_names"]
     ssd = SSDConfig(config["alpha"], len(labels), class_loss=config.get("class_loss", "focal"))
     calibration = calibration_images(data_dir, calibration_count)
+    # Only a COCO model has the reference's classes, and so a meaning for its scale.
+    score_photos = score_calibration_photos(data_dir) if calibrate_scores and labels == list(COCO80_NAMES) else []
+    reference_scores = None
     written = []
     for size in sizes:
         model = inference_model(ssd, size, weights=ckpt / checkpoint.WEIGHTS)
@@ -104,14 +116,42 @@ def export_run(run_dir: Path, out_dir: Path, sizes: list[int], precisions: list[
             path = out_dir / f"{name}.tflite"
             images = (lambda: (load_rgb(p) for p in calibration)) if precision == "int8" else None
             convert(model, ssd, size, path, labels, images, post)
-            result = evaluate_model(path, eval_set.annotations, eval_set.images) if eval_set else None
+            # The card goes first: the runtime reads the input scaling from it, to calibrate and to score.
             card = _card(name, path, ssd, size, precision, complexity, labels, config, state["step"], ckpt,
-                         post, eval_set, result, len(calibration), training_minutes(run_dir, state["step"]))
-            write_card(out_dir / f"{name}.yaml", card)
-            if result:
+                         post, len(calibration), training_minutes(run_dir, state["step"]))
+            write_card(card_path(path), card)
+            if score_photos:
+                reference_scores = reference_scores or _detection_scores(reference_model(), score_photos)
+                fitted = ScoreCalibration.by_rank(_detection_scores(path, score_photos), reference_scores)
+                card["score_calibration"] = fitted.to_card() | {"fitted_on": (
+                    f"rank match of its detections to the reference's (top {REFERENCE_MAX_DETECTIONS}) on "
+                    f"{len(score_photos)} COCO scene photos it was trained on")}
+                write_card(card_path(path), card)
+            if eval_set:
+                result = evaluate_model(path, eval_set.annotations, eval_set.images)
+                card.update(_evaluation(result, eval_set, size))
+                write_card(card_path(path), card)
                 log.info("%s: mAP %.3f mAP@.5 %.3f invoke %.1f ms", name, result.map, result.map50, result.mean_invoke_ms)
             written.append(path)
     return written
+
+
+# The reference's post-process op keeps its 10 best boxes per image.
+REFERENCE_MAX_DETECTIONS = 10
+# Every this many COCO scene photos is used to fit a model's score calibration.
+SCORE_PHOTO_STEP = 10
+
+
+def score_calibration_photos(data_dir: Path) -> list[Path]:
+    """Everyday-scene photos to put a student's scores on the reference's scale (empty without them)."""
+    folder = Path(data_dir) / "unlabeled" / COCO_SCENES
+    return list_images(folder)[::SCORE_PHOTO_STEP] if folder.is_dir() else []
+
+
+def _detection_scores(model_path: Path, photos: list[Path]) -> np.ndarray:
+    """Every score the model reports on ``photos``, as the app runs it (its own card applied)."""
+    detector = TFLiteDetector(DetectorConfig(model=str(model_path), threads=2, score_threshold=0.0))
+    return np.concatenate([detect_image(detector, cv2.imread(str(p))).scores for p in photos])
 
 
 def _teacher_description(min_score, tiles: int, teacher: str = "reference") -> str:
@@ -140,8 +180,8 @@ def _augmentation_description(overrides: dict) -> str:
             + f"; labels under {a.min_box_pixels:g} px dropped")
 
 
-def _card(name, path, ssd, size, precision, complexity, labels, config, step, ckpt, post, eval_set,
-          result: EvalResult | None, calibration_count: int, minutes: float) -> dict:
+def _card(name, path, ssd, size, precision, complexity, labels, config, step, ckpt, post,
+          calibration_count: int, minutes: float) -> dict:
     coco = list(labels) == list(COCO80_NAMES)
     data = config.get("data") or {}
     card = {
@@ -194,10 +234,12 @@ def _card(name, path, ssd, size, precision, complexity, labels, config, step, ck
             "initialised_from": earlier_stage(config.get("init_from")),
         },
     }
-    if result is not None:
-        card["evaluation"] = {"dataset": eval_set.name, "images": result.images,
-                              "mAP": round(result.map, 4), "mAP50": round(result.map50, 4),
-                              "protocol": f"pycocotools bbox, {size}x{size} resize, all images"}
-        card["latency"] = {"invoke_ms_mean": round(result.mean_invoke_ms, 2),
-                           "where": "ai_edge_litert on the 2-core x86 training machine, 2 threads (not a Pi)"}
     return card
+
+
+def _evaluation(result: EvalResult, eval_set: EvalSet, size: int) -> dict:
+    return {"evaluation": {"dataset": eval_set.name, "images": result.images,
+                           "mAP": round(result.map, 4), "mAP50": round(result.map50, 4),
+                           "protocol": f"pycocotools bbox, {size}x{size} resize, all images"},
+            "latency": {"invoke_ms_mean": round(result.mean_invoke_ms, 2),
+                        "where": "ai_edge_litert on the 2-core x86 training machine, 2 threads (not a Pi)"}}

@@ -11,7 +11,8 @@ from pi_vision.training.data.pseudo_labels import FusedPseudoLabels, PseudoLabel
 from pi_vision.training.data.recipes import coco_distillation_samples, voc_split
 from pi_vision.training.data.sample import Sample, load_rgb
 from pi_vision.training.loader import ImageStore
-from pi_vision.training.fusion import FusionConfig, ScoreCalibration
+from pi_vision.score_calibration import ScoreCalibration
+from pi_vision.training.fusion import FusionConfig
 from pi_vision.training.teacher import Teacher, TeacherConfig
 from pi_vision.training.yolox_teacher import YoloxConfig, YoloxTeacher
 

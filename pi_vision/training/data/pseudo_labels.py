@@ -11,7 +11,8 @@ import numpy as np
 
 from pi_vision.boxes import iou_matrix
 from pi_vision.training.data.sample import Sample, load_rgb
-from pi_vision.training.fusion import FusionConfig, ScoreCalibration, fuse
+from pi_vision.score_calibration import ScoreCalibration
+from pi_vision.training.fusion import FusionConfig, fuse
 from pi_vision.training.labels import BoxLabels
 from pi_vision.training.teacher import Teacher
 
