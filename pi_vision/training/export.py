@@ -121,7 +121,8 @@ def export_run(run_dir: Path, out_dir: Path, sizes: list[int], precisions: list[
                          post, len(calibration), training_minutes(run_dir, state["step"]))
             write_card(card_path(path), card)
             if score_photos:
-                reference_scores = reference_scores or _detection_scores(reference_model(), score_photos)
+                if reference_scores is None:  # the same for every variant
+                    reference_scores = _detection_scores(reference_model(), score_photos)
                 fitted = ScoreCalibration.by_rank(_detection_scores(path, score_photos), reference_scores)
                 card["score_calibration"] = fitted.to_card() | {"fitted_on": (
                     f"rank match of its detections to the reference's (top {REFERENCE_MAX_DETECTIONS}) on "
