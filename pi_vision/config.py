@@ -1,7 +1,9 @@
 """Typed configuration: defaults, YAML file, CLI overrides.
 
-Every section is a frozen dataclass. Loading walks the dataclasses, so an unknown key or
-a value of the wrong type is rejected with its full key path (``detector.threads``).
+Every section is a frozen dataclass whose fields carry their help, range check and flag
+(``settings.setting``). Loading walks the dataclasses, so an unknown key, a value of the
+wrong type or out of range is rejected with its full key path (``detector.threads``);
+the CLI's flags are made from the same fields.
 """
 from __future__ import annotations
 
@@ -15,58 +17,75 @@ from typing import Any, Literal
 import yaml
 
 from .errors import UserError
+from .settings import SettingError, setting, validate
 from .tracker import TrackerConfig
 
 
 @dataclass(frozen=True)
 class SourceConfig:
-    # auto | demo | picamera2 | <camera index> | <video path or URL>
-    spec: str = "auto"
-    width: int = 640
-    height: int = 480
-    fps: float = 30.0
-    # Video files: pace at the file's frame rate (like a live camera, dropping what the
-    # detector cannot keep up with) instead of handing over every frame.
-    realtime: bool = False
-    loop: bool = False
+    spec: str = setting("auto", "auto | demo | picamera2 | camera index | video file | stream URL", flag="--source")
+    width: int = setting(640, "camera width", check=lambda v: v > 0, must="> 0", flag="--width")
+    height: int = setting(480, "camera height", check=lambda v: v > 0, must="> 0", flag="--height")
+    fps: float = setting(30.0, "camera frame rate", check=lambda v: v > 0, must="> 0", flag="--fps")
+    # Like a live camera, dropping what the detector cannot keep up with, instead of every frame.
+    realtime: bool = setting(False, "pace a video file at its frame rate, dropping late frames", flag="--realtime")
+    loop: bool = setting(False, "repeat a video file", flag="--loop")
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    # A name in models/ (ssd_mbv1_0.5_160) or a path to a .tflite file.
-    model: str = "ssd_mbv1_0.5_160"
-    backend: Literal["tflite"] = "tflite"
-    # 0 = every core.
-    threads: int = 0
-    score_threshold: float = 0.5
-    resize: Literal["stretch", "letterbox"] = "stretch"
-    # A labels file (one label per line); empty = packed in the model or beside it.
-    labels: str = ""
-    # Run the network on every Nth processed frame; the tracker predicts in between.
-    every: int = 1
-    # Compare mode: these models (names or paths) all run on every frame; the first is
-    # shown and tracked (v switches in the window). Empty: just ``model``.
-    compare: tuple[str, ...] = ()
+    model: str = setting("ssd_mbv1_0.5_160", "model name in models/ (ssd_mbv1_0.5_160) or a .tflite path",
+                         flag="--model")
+    backend: Literal["tflite"] = setting("tflite", "inference backend")
+    threads: int = setting(0, "interpreter threads (0 = all cores)", check=lambda v: v >= 0,
+                           must=">= 0 (0 = all cores)", flag="--threads")
+    score_threshold: float = setting(0.5, "minimum detection score (0..1, on the reference's scale)",
+                                     check=lambda v: 0.0 <= v <= 1.0, must="in 0..1", flag="--score-threshold")
+    resize: Literal["stretch", "letterbox"] = setting("stretch", "how frames are fitted to the model input",
+                                                      flag="--resize")
+    labels: str = setting("", "labels file (default: packed in the model or <model>.labels.txt)", flag="--labels")
+    every: int = setting(1, "run the network on every Kth frame; the tracker predicts in between",
+                         check=lambda v: v >= 1, must=">= 1", flag="--detect-every", metavar="K")
+    # The first is shown and tracked (v switches in the window).
+    compare: tuple[str, ...] = setting((), "run these models side by side on every frame and log a comparison table",
+                                       check=lambda v: len(v) != 1, must="two or more models", flag="--compare",
+                                       metavar="M1,M2,...")
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 @dataclass(frozen=True)
 class MonitorConfig:
-    log_interval: float = 5.0
-    log_format: Literal["text", "json"] = "text"
+    log_interval: float = setting(5.0, "seconds between stats lines", check=lambda v: v > 0, must="> 0",
+                                  flag="--log-interval")
+    log_format: Literal["text", "json"] = setting("text", "text lines or one JSON object per line",
+                                                  flag="--log-format")
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 @dataclass(frozen=True)
 class OutputConfig:
-    display: bool = False  # a window (needs a desktop session and pygame)
-    record: str = ""  # annotated video file (.mp4, .avi, .mkv)
-    events: str = ""  # JSON lines file, appended to
+    display: bool = setting(False, "show the annotated video in a window (needs a desktop and pygame)",
+                            flag="--display")
+    record: str = setting("", "write the annotated video (.mp4/.avi/.mkv)", flag="--record", metavar="FILE")
+    events: str = setting("", "append one JSON line per processed frame", flag="--events", metavar="FILE")
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    # 0 = no limit.
-    max_frames: int = 0
-    duration: float = 0.0
+    max_frames: int = setting(0, "stop after N processed frames (0 = no limit)", check=lambda v: v >= 0,
+                              must=">= 0", flag="--max-frames")
+    duration: float = setting(0.0, "stop after S seconds (0 = no limit)", check=lambda v: v >= 0, must=">= 0",
+                              flag="--duration")
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 @dataclass(frozen=True)
@@ -79,27 +98,17 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
 
 
-# Range rules for values whose type alone does not say enough: (check, what it must be).
-_RULES = {
-    "source.width": (lambda v: v > 0, "> 0"),
-    "source.height": (lambda v: v > 0, "> 0"),
-    "source.fps": (lambda v: v > 0, "> 0"),
-    "detector.threads": (lambda v: v >= 0, ">= 0 (0 = all cores)"),
-    "detector.score_threshold": (lambda v: 0.0 <= v <= 1.0, "in 0..1"),
-    "detector.every": (lambda v: v >= 1, ">= 1"),
-    "detector.compare": (lambda v: len(v) != 1, "two or more models"),
-    "monitor.log_interval": (lambda v: v > 0, "> 0"),
-    "run.max_frames": (lambda v: v >= 0, ">= 0"),
-    "run.duration": (lambda v: v >= 0, ">= 0"),
-}
-
-
-def _coerce(path: str, value: Any, kind: Any) -> Any:
-    """Check ``value`` against the annotation ``kind`` and the key's range rule."""
-    value = _check_type(path, value, kind)
-    if path in _RULES and not _RULES[path][0](value):
-        raise UserError(f"config error: {path}: must be {_RULES[path][1]}, got {value!r}")
-    return value
+def settings(cls: type = Config, prefix: str = "") -> list[tuple[str, dataclasses.Field, Any]]:
+    """(key path, field, type) of every leaf setting, in declaration order."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        if dataclasses.is_dataclass(kind):
+            out += settings(kind, f"{prefix}{f.name}.")
+        else:
+            out.append((f"{prefix}{f.name}", f, kind))
+    return out
 
 
 def _check_type(path: str, value: Any, kind: Any) -> Any:
@@ -111,7 +120,7 @@ def _check_type(path: str, value: Any, kind: Any) -> Any:
         if not isinstance(value, (list, tuple)):
             raise UserError(f"config error: {path}: expected a list, got {value!r}")
         item = typing.get_args(kind)[0]
-        return tuple(_coerce(f"{path}[{i}]", v, item) for i, v in enumerate(value))
+        return tuple(_check_type(f"{path}[{i}]", v, item) for i, v in enumerate(value))
     if origin is Literal:
         if value not in typing.get_args(kind):
             choices = ", ".join(map(str, typing.get_args(kind)))
@@ -152,10 +161,12 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         if dataclasses.is_dataclass(kind):
             values[key] = _build(kind, value, f"{prefix}{key}.")
         else:
-            values[key] = _coerce(f"{prefix}{key}", value, kind)
+            values[key] = _check_type(f"{prefix}{key}", value, kind)
     try:
         return cls(**values)
-    except ValueError as e:  # a section's own cross-field checks
+    except SettingError as e:  # a field's own range check
+        raise UserError(f"config error: {prefix}{e.key}: {e}") from None
+    except ValueError as e:  # a section's cross-field checks
         raise UserError(f"config error: {prefix.rstrip('.') or 'config'}: {e}") from None
 
 

@@ -38,8 +38,17 @@ from scipy.optimize import linear_sum_assignment
 from pi_vision import kalman
 from pi_vision.boxes import iou_matrix
 from pi_vision.detections import NO_TRACK, Detections
+from pi_vision.settings import setting, validate
 
 log = logging.getLogger(__name__)
+
+
+def _unit(v: float) -> bool:
+    return 0.0 <= v <= 1.0
+
+
+def _positive_unit(v: float) -> bool:
+    return 0.0 < v <= 1.0
 
 
 @dataclass(frozen=True)
@@ -50,26 +59,31 @@ class TrackerConfig:
     a track is kept for ``max_misses`` runs without a match, i.e. 3x as many frames.
     """
 
-    enabled: bool = True  # false: detections go out untracked (track id -1)
-    high_score: float = 0.5  # detections at or above are matched first
-    low_score: float = 0.2  # detections in [low_score, high_score) only extend confirmed tracks
-    new_track_score: float = 0.6  # an unmatched detection starts a track only if this sure
-    match_iou: float = 0.2  # min IoU between a high-score detection and a predicted box
-    low_match_iou: float = 0.5  # stricter for low-score detections, which are often clutter
-    min_hits: int = 2  # detector runs a track must be matched in a row to be confirmed
-    max_misses: int = 30  # detector runs a confirmed track survives unmatched
-    show_misses: int = 3  # unmatched runs during which a confirmed track is still returned
+    enabled: bool = setting(True, "track objects (false: detections go out untracked, track id -1)",
+                            flag="--no-track", flag_value=False)
+    high_score: float = setting(0.5, "detections at or above are matched first", check=_unit, must="in 0..1")
+    low_score: float = setting(0.2, "detections in [low_score, high_score) only extend confirmed tracks",
+                               check=_unit, must="in 0..1")
+    new_track_score: float = setting(0.6, "an unmatched detection starts a track only if this sure",
+                                     check=_unit, must="in 0..1")
+    match_iou: float = setting(0.2, "min IoU between a high-score detection and a predicted box",
+                               check=_positive_unit, must="in (0, 1]")
+    low_match_iou: float = setting(0.5, "min IoU for low-score detections, which are often clutter",
+                                   check=_positive_unit, must="in (0, 1]")
+    min_hits: int = setting(2, "detector runs a track must be matched in a row to be confirmed",
+                            check=lambda v: v >= 1, must=">= 1")
+    max_misses: int = setting(30, "detector runs a confirmed track survives unmatched", check=lambda v: v >= 0,
+                              must=">= 0")
+    show_misses: int = setting(3, "unmatched runs during which a confirmed track is still returned",
+                               check=lambda v: v >= 0, must=">= 0")
 
     def __post_init__(self) -> None:
-        if not 0 <= self.low_score <= self.high_score <= self.new_track_score <= 1:
+        validate(self)
+        if not self.low_score <= self.high_score <= self.new_track_score:
             raise ValueError(
                 "need 0 <= low_score <= high_score <= new_track_score <= 1, got "
                 f"{self.low_score}, {self.high_score}, {self.new_track_score}"
             )
-        if not 0 < self.match_iou <= 1 or not 0 < self.low_match_iou <= 1:
-            raise ValueError("match_iou and low_match_iou must be in (0, 1]")
-        if self.min_hits < 1 or self.max_misses < 0 or self.show_misses < 0:
-            raise ValueError("need min_hits >= 1, max_misses >= 0, show_misses >= 0")
 
 
 def assign(iou: np.ndarray, min_iou: float) -> tuple[np.ndarray, np.ndarray]:

@@ -44,12 +44,29 @@ def test_flags_override_the_file(tmp_path):
     assert config.source.spec == "demo"
 
 
-def test_every_flag_maps_to_a_config_key():
-    defaults = from_dict({})
-    for path in cli._OVERRIDES.values():
-        section, key = path.split(".")
-        assert hasattr(getattr(defaults, section), key), path
-    assert isinstance(defaults, Config)
+@pytest.mark.parametrize("flags, path, expected", [
+    (["--model", "m.tflite"], ("detector", "model"), "m.tflite"),
+    (["--score-threshold", "0.3"], ("detector", "score_threshold"), 0.3),
+    (["--detect-every", "3"], ("detector", "every"), 3),
+    (["--compare", "a,b"], ("detector", "compare"), ("a", "b")),
+    (["--no-track"], ("tracker", "enabled"), False),
+    (["--realtime"], ("source", "realtime"), True),
+    (["--source", "0"], ("source", "spec"), "0"),
+    (["--log-format", "json"], ("monitor", "log_format"), "json"),
+    (["--duration", "2.5"], ("run", "duration"), 2.5),
+    (["--events", "e.jsonl"], ("output", "events"), "e.jsonl"),
+])
+def test_flags_are_made_from_the_settings(flags, path, expected):
+    config = cli.build_config(cli.build_parser().parse_args(flags))
+    assert getattr(getattr(config, path[0]), path[1]) == expected
+
+
+def test_every_setting_with_a_flag_has_help_and_a_check_says_what_it_must_be():
+    from pi_vision.config import settings
+    for path, f, _ in settings():
+        assert f.metadata.get("help"), path
+        assert (f.metadata.get("check") is None) == (not f.metadata.get("must")), path
+    assert isinstance(from_dict({}), Config)
 
 
 def test_validate_config(tmp_path, capsys):
