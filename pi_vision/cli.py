@@ -5,53 +5,26 @@ import argparse
 import logging
 import signal
 import sys
+import dataclasses
 import threading
-import typing
 
 from . import app, config as config_mod, logging_setup
 from .errors import UserError
+from .settings import OneLineParser, add_flags
 
 log = logging.getLogger(__name__)
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line instead of usage + message
-        self.exit(2, f"pi-vision: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    """Every setting with a flag (config.settings), grouped by section, plus the run's own flags."""
-    p = _Parser(prog="pi-vision", description="Real-time MobileNet-SSD object detection with honest latency stats.",
+    """Every setting with a flag, grouped by section, plus the run's own flags."""
+    p = OneLineParser(prog="pi-vision", description="Real-time MobileNet-SSD object detection with honest latency stats.",
                 argument_default=argparse.SUPPRESS)
     p.add_argument("--config", help="YAML config file; flags override it")
     p.add_argument("--validate-config", metavar="FILE", help="check a config file and exit")
-    groups: dict[str, argparse._ArgumentGroup] = {}
-    for path, f, kind in config_mod.settings():
-        flag = f.metadata.get("flag")
-        if not flag:
-            continue
-        section = path.split(".")[0]
-        group = groups.get(section) or groups.setdefault(section, p.add_argument_group(section))
-        _add_flag(group, flag, path, f, kind)
+    for section in dataclasses.fields(config_mod.Config):
+        # Flag values land in args as "section.key", the config path they override.
+        add_flags(p, section.default_factory, prefix=f"{section.name}.", title=section.name)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
-
-
-def _add_flag(group, flag: str, path: str, f, kind) -> None:
-    meta = f.metadata
-    options = {"dest": path, "help": meta["help"]}
-    if kind is bool:
-        value = True if meta["flag_value"] is None else meta["flag_value"]
-        group.add_argument(flag, action="store_const", const=value, **options)
-        return
-    if f.default not in ("", ()):
-        options["help"] += f" (default: {f.default})"
-    if typing.get_origin(kind) is typing.Literal:
-        options["choices"] = list(typing.get_args(kind))
-    else:
-        options["metavar"] = meta["metavar"] or path.rsplit(".", 1)[-1].upper()
-        if kind in (int, float):
-            options["type"] = kind
-    group.add_argument(flag, **options)
 
 
 def build_config(args: argparse.Namespace) -> config_mod.Config:

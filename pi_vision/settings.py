@@ -6,7 +6,11 @@ on its dataclass field, and the config loader, the validation and the CLI are ma
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import types
+import typing
+from pathlib import Path
 from typing import Any, Callable
 
 
@@ -39,3 +43,64 @@ def validate(instance: Any) -> None:
         value = getattr(instance, f.name)
         if check is not None and not check(value):
             raise SettingError(f.name, f"must be {f.metadata['must']}, got {value!r}")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad flags end with one line naming the problem (and exit code 2), not the whole usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _optional(kind: Any) -> Any:
+    """``X | None`` -> X; anything else unchanged."""
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:
+        return next(a for a in args if a is not type(None))
+    return kind
+
+
+def add_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "", title: str | None = None) -> None:
+    """A flag for every field of ``cls`` that names one; the value lands in ``args.<prefix><field>``.
+
+    Flags default to absent (``argparse.SUPPRESS``), so the dataclass keeps its own default."""
+    group = parser.add_argument_group(title) if title else parser
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        if not meta.get("flag"):
+            continue
+        kind = _optional(hints[f.name])
+        options: dict = {"dest": prefix + f.name, "help": meta["help"], "default": argparse.SUPPRESS}
+        if kind is bool:
+            value = True if meta["flag_value"] is None else meta["flag_value"]
+            group.add_argument(meta["flag"], action="store_const", const=value, **options)
+            continue
+        if f.default not in ("", (), None, dataclasses.MISSING):
+            options["help"] += f" (default: {f.default})"
+        origin = typing.get_origin(kind)
+        if origin is typing.Literal:
+            options["choices"] = list(typing.get_args(kind))
+        else:
+            options["metavar"] = meta["metavar"] or f.name.upper()
+            if origin is list:  # several values after one flag
+                options["nargs"] = "+"
+                kind = typing.get_args(kind)[0]
+            if kind in (int, float, Path):
+                options["type"] = kind
+        group.add_argument(meta["flag"], **options)
+
+
+def flag_of(key: str, *classes: type) -> str:
+    """The command-line flag of field ``key`` in the first of ``classes`` that has it, else the key."""
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            if f.name == key and f.metadata.get("flag"):
+                return f.metadata["flag"]
+    return key
+
+
+def given_flags(cls: type, args: argparse.Namespace, prefix: str = "") -> dict[str, Any]:
+    """Field name -> value of every flag of ``cls`` given on the command line (see ``add_flags``)."""
+    return {f.name: getattr(args, prefix + f.name) for f in dataclasses.fields(cls)
+            if f.metadata.get("flag") and prefix + f.name in args}

@@ -48,6 +48,10 @@ def test_train_resume_convert_detect(raccoon, data_dir, tmp_path):
     resumed.run()
     steps = [json.loads(line)["step"] for line in (config.out_dir / "metrics.jsonl").read_text().splitlines()]
     assert steps == [2, 4, 6]
+    # The run record keeps each session; the config given is left as it was.
+    sessions = json.loads((config.out_dir / checkpoint.RUN_RECORD).read_text())["sessions"]
+    assert [s["from_step"] for s in sessions] == [0, 4] and config.augment == {"mosaic_probability": 0.0}
+    assert sessions[1]["config"]["augment"]["crop_probability"] == 0.8  # every setting, defaults too
 
     write_coco_json(held, ["raccoon"], tmp_path / "held.json")
     models = export_run(config.out_dir, tmp_path / "models", [128], ["int8", "float"], data_dir,

@@ -1,6 +1,8 @@
 """Network, analytic counter and ImageNet initialisation (needs TensorFlow)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -130,3 +132,15 @@ def test_model_names_are_the_ones_users_type(alpha, size, expected):
 def test_model_card_names_the_teacher_views_the_run_used(tiles, expected):
     from pi_vision.training.export import _teacher_description
     assert _teacher_description(0.3, tiles).startswith(expected)
+
+
+def test_the_model_card_names_earlier_sessions_on_other_data(tmp_path):
+    from pi_vision.training import checkpoint
+    from pi_vision.training.export import data_history
+    sessions = [{"from_step": 0, "config": {"data": {"images": 100}}},
+                {"from_step": 500, "config": {"data": {"images": 100}}},
+                {"from_step": 800, "config": {"data": {"images": 4000}}}]
+    (tmp_path / checkpoint.RUN_RECORD).write_text(json.dumps({"sessions": sessions}))
+    assert data_history(tmp_path, {"data": {"images": 4000}}) == [
+        {"until_step": 500, "data": {"images": 100}}, {"until_step": 800, "data": {"images": 100}}]
+    assert data_history(tmp_path / "older_run", {"data": {"history": ["kept in the config"]}}) == ["kept in the config"]

@@ -12,23 +12,30 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from pi_vision.settings import setting, validate
 from pi_vision.training.labels import BoxLabels
 
 PAD_VALUE = 124  # roughly the dataset mean, so padding looks like nothing in particular
 
 
+def _probability(v: float) -> bool:
+    return 0.0 <= v <= 1.0
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
-    mosaic_probability: float = 0.5
+    mosaic_probability: float = setting(0.5, "probability that a training image is a 2x2 mosaic of four",
+                                        check=_probability, must="a probability (0..1)", flag="--mosaic")
     crop_probability: float = 0.8
     min_crop_area: float = 0.15
-    zoom_out_probability: float = 0.2
+    zoom_out_probability: float = setting(0.2, "probability of shrinking an image onto a larger grey canvas",
+                                          check=_probability, must="a probability (0..1)", flag="--zoom-out")
     max_zoom_out: float = 2.5
     flip_probability: float = 0.5
     # A box keeps its label when at least this fraction of it stays in view.
     min_visible: float = 0.45
-    # Boxes smaller than this many output pixels on a side are dropped.
-    min_box_pixels: float = 2.0
+    min_box_pixels: float = setting(2.0, "labels smaller than this on a side of the training input are dropped",
+                                    check=lambda v: v >= 0, must=">= 0", flag="--min-box-pixels")
     brightness: float = 0.25
     contrast: float = 0.3
     saturation: float = 0.4
@@ -41,10 +48,13 @@ class AugmentConfig:
     crop_aspect: str = "stretched"
     # Object paste (paste.py): the probability that an image gets 1 to ``paste_max_objects``
     # confident teacher objects from other images pasted on it, rare classes as often as common.
-    paste_probability: float = 0.0
+    paste_probability: float = setting(0.0, "probability that a training image gets 1-3 confident teacher objects "
+                                       "from other images pasted on it, every class equally often (0 = off)",
+                                       check=_probability, must="a probability (0..1)", flag="--paste")
     paste_max_objects: int = 3
 
     def __post_init__(self):
+        validate(self)
         if self.crop_aspect not in ("stretched", "natural"):
             raise ValueError(f"crop_aspect must be 'stretched' or 'natural', not {self.crop_aspect!r}")
 

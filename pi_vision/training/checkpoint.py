@@ -6,7 +6,6 @@ import logging
 import shutil
 from pathlib import Path
 
-import keras
 import numpy as np
 
 log = logging.getLogger(__name__)
@@ -14,16 +13,20 @@ log = logging.getLogger(__name__)
 WEIGHTS = "model.weights.h5"
 OPTIMIZER = "optimizer.npz"
 STATE = "state.json"
+# Beside checkpoints/ in a run folder: each training session's step and config.
+RUN_RECORD = "run.json"
 
 
 def _optimizer_variables(optimizers) -> list:
     """Variables of one optimizer or of several (one per parameter group), in a fixed order."""
+    import keras  # not at import time: latest() serves cheap checks before TensorFlow loads
+
     if isinstance(optimizers, keras.optimizers.Optimizer):
         optimizers = [optimizers]
     return [v for optimizer in optimizers for v in optimizer.variables]
 
 
-def save(directory: Path, model: keras.Model, optimizer, step: int,
+def save(directory: Path, model, optimizer, step: int,
          extra: dict | None = None, keep: int = 3) -> Path:
     """Write ``directory/step_<n>`` (via a temporary folder and a rename, so a kill mid-write
     never leaves a broken checkpoint) and prune all but the newest ``keep``."""
@@ -52,7 +55,7 @@ def latest(directory: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def restore(path: Path, model: keras.Model, optimizer=None) -> dict:
+def restore(path: Path, model, optimizer=None) -> dict:
     """Load a checkpoint into ``model`` (and ``optimizer`` - one or a list - whose variables must already be built)."""
     model.load_weights(path / WEIGHTS)
     if optimizer is not None:

@@ -69,6 +69,18 @@ def _stage_recipe(config: dict) -> dict:
             "augmentation": _augmentation_description(config.get("augment") or {})}
 
 
+def data_history(run_dir: Path, config: dict) -> list[dict] | None:
+    """Earlier sessions of a resumed run that trained on other data than its last, from the run
+    record (runs older than the record kept this list in their config)."""
+    path = Path(run_dir) / checkpoint.RUN_RECORD
+    if not path.exists():
+        return (config.get("data") or {}).get("history")
+    sessions = json.loads(path.read_text())["sessions"]
+    return [{"until_step": later["from_step"], "data": session["config"]["data"]}
+            for session, later in zip(sessions, sessions[1:])
+            if session["config"]["data"] != config.get("data")] or None
+
+
 def earlier_stage(init_from: str | None) -> dict | None:
     """What the run started from when it was initialised from another run's checkpoint."""
     if not init_from:
@@ -218,7 +230,7 @@ def _card(name, path, ssd, size, precision, complexity, labels, config, step, ck
             "teacher": _teacher_description(data.get("min_pseudo_score", "unrecorded"),
                                             data.get("teacher_tiles", TeacherConfig().tile_grid),
                                             data.get("teacher", "reference")) if coco else None,
-            "data_history": data.get("history"),
+            "data_history": data_history(ckpt.parent.parent, config),
             "loss": ("softmax cross-entropy over background + classes, 3 hard negatives per positive"
                      if ssd.class_loss == "softmax" else "quality focal loss on soft per-class targets")
                     + " (anchors IoU >= 0.5) + smooth L1 on box encodings",

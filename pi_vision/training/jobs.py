@@ -4,14 +4,18 @@ from __future__ import annotations
 import json
 import logging
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from pi_vision.paths import reference_model
+from pi_vision.paths import REPO_DIR, reference_model
 from pi_vision.training.data.pseudo_labels import FusedPseudoLabels, PseudoLabelCache, fit_calibration
 from pi_vision.training.data.recipes import coco_distillation_samples, voc_split
 from pi_vision.training.data.sample import Sample, load_rgb
 from pi_vision.training.loader import ImageStore
 from pi_vision.score_calibration import ScoreCalibration
+from pi_vision.settings import SettingError, setting, validate
+from pi_vision.training.classes import COCO80_NAMES
 from pi_vision.training.fusion import FusionConfig
 from pi_vision.training.teacher import Teacher, TeacherConfig
 from pi_vision.training.yolox_teacher import YoloxConfig, YoloxTeacher
@@ -79,6 +83,57 @@ def coco_store(data_dir: Path, cache_dir: Path, max_images: int | None = None,
         labels = ref_cache if teacher == "reference" else yolox_cache
         labels.fill(samples)
     return ImageStore(samples, labels, min_pseudo_score=min_pseudo_score, hard_pseudo_labels=hard_pseudo_labels)
+
+
+def _probability(v: float | None) -> bool:
+    return v is None or 0.0 <= v <= 1.0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """What a run trains on."""
+
+    recipe: Literal["coco", "voc"] = setting("coco", "coco: distil the COCO classes from the teachers on the "
+                                             "shared photos; voc: a human-labelled Pascal VOC set", flag="--recipe")
+    voc: Path | None = setting(None, "VOC folder with annotations/ and images/ (recipe voc)", flag="--voc",
+                               metavar="FOLDER")
+    classes: list[str] | None = setting(None, "VOC class names (default: every name in the XMLs)", flag="--classes")
+    holdout: float = setting(0.2, "fraction of a VOC set kept for evaluation", check=lambda v: 0 < v < 1,
+                             must="in (0, 1)", flag="--holdout")
+    teacher: Literal["reference", "yolox", "fused"] = setting(
+        "fused", "who labels the distillation photos: the reference SSD, YOLOX-Nano, or both fused (YOLOX's "
+        "scores calibrated onto the reference's, weighted box fusion)", flag="--teacher")
+    teacher_tiles: int = setting(2, "the reference also labels an N x N grid of overlapping tiles (1: the full "
+                                 "image only)", check=lambda v: v >= 1, must=">= 1", flag="--teacher-tiles",
+                                 metavar="N")
+    min_pseudo_score: float = setting(MIN_PSEUDO_SCORE, "train on teacher labels at least this confident",
+                                      check=_probability, must="in 0..1", flag="--min-pseudo-score")
+    hard_labels: bool = setting(False, "train on kept teacher labels as sure (score 1) instead of their confidence",
+                                flag="--hard-labels")
+    max_images: int | None = setting(None, "use only this many images, evenly spread (smoke tests, learning "
+                                     "curves)", check=lambda v: v is None or v >= 1, must=">= 1", flag="--max-images")
+    cache: Path = setting(REPO_DIR / "runs" / "cache", "teacher labels and video frames, kept between runs",
+                          flag="--cache")
+
+    def __post_init__(self) -> None:
+        validate(self)
+        if self.recipe == "voc" and self.voc is None:
+            raise SettingError("voc", "is needed by recipe voc: give --voc FOLDER (a folder with annotations/ "
+                                      "and images/)")
+
+
+def build_store(data: DataConfig, data_dir: Path, out_dir: Path) -> tuple[ImageStore, list[str], dict]:
+    """The training images and labels of ``data``, its class names, and what to record of it."""
+    if data.recipe == "coco":
+        store = coco_store(data_dir, data.cache, data.max_images, data.min_pseudo_score, data.hard_labels,
+                           TeacherConfig(tile_grid=data.teacher_tiles), data.teacher)
+        return store, list(COCO80_NAMES), {
+            "recipe": "coco", "images": len(store), "min_pseudo_score": data.min_pseudo_score,
+            "hard_labels": data.hard_labels, "teacher_tiles": data.teacher_tiles, "teacher": data.teacher,
+            "source": "shared data (see recipes.py)"}
+    class_names = data.classes or voc_class_names(data.voc / "annotations")
+    store = voc_store(data.voc / "annotations", data.voc / "images", class_names, data.holdout, out_dir)
+    return store, class_names, {"recipe": "voc", "images": len(store), "source": str(data.voc)}
 
 
 def voc_class_names(annotations_dir: Path) -> list[str]:

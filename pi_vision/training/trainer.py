@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import keras
@@ -23,54 +23,9 @@ from pi_vision.training.loader import BatchLoader, ImageStore
 from pi_vision.training.losses import detection_loss
 from pi_vision.training.model import build_ssd
 from pi_vision.training.model_spec import SSDConfig
+from pi_vision.training.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainConfig:
-    alpha: float
-    class_names: list[str]
-    out_dir: Path
-    sizes: list[int] = field(default_factory=lambda: [128, 160, 192, 224])
-    batch_size: int = 32
-    steps: int = 10000
-    learning_rate: float = 2e-3
-    warmup_steps: int = 300
-    weight_decay: float = 1e-4
-    checkpoint_every: int = 250
-    log_every: int = 25
-    seed: int = 0
-    pretrained_backbone: bool = True
-    # Keep the first N of the 13 backbone blocks (and conv0) at their ImageNet weights: with a few
-    # thousand images, fine-tuning the whole backbone overwrites what ImageNet taught it.
-    frozen_blocks: int = 0
-    # The pretrained backbone learns at this fraction of the head's rate. Adam's step size does
-    # not depend on the gradient's scale, so at the full rate the ImageNet features are gone
-    # within a few thousand steps (measured: ImageNet top-1 fell to 1/100).
-    backbone_lr_scale: float = 0.1
-    # "sgd" trains the backbone with SGD + momentum instead (its rate is still the head's times
-    # backbone_lr_scale): SGD's steps shrink with the gradient, Adam's do not.
-    backbone_optimizer: str = "adamw"
-    class_loss: str = "focal"  # or "softmax" (see model_spec.CLASS_LOSSES)
-    # Weight of the box loss against the class loss. Adam makes it irrelevant for the separate
-    # box and class predictors; it sets how the shared backbone and extra layers trade the two.
-    box_loss_weight: float = 1.0
-    # Overrides of AugmentConfig's fields, e.g. {"mosaic_probability": 0.0}.
-    augment: dict = field(default_factory=dict)
-    # What the store was built from (recipe, image count), recorded for the model cards.
-    data: dict = field(default_factory=dict)
-    # Repeat-factor sampling threshold (sampling.py); 0 draws every image equally often.
-    repeat_threshold: float = 0.0
-    # Share of the draws that go to the COCO scene photos (recipes.is_coco_scene); None: their
-    # natural share, one draw per image like every other.
-    scene_share: float | None = None
-    # Start from the weights (not the optimizer or step) of another run's newest checkpoint,
-    # e.g. to go on training a finished run with a different recipe.
-    init_from: str | None = None
-
-    def to_json(self) -> dict:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
 
 
 def make_optimizer(config: TrainConfig, scale: float = 1.0, kind: str = "adamw") -> keras.optimizers.Optimizer:
@@ -88,8 +43,10 @@ def make_optimizer(config: TrainConfig, scale: float = 1.0, kind: str = "adamw")
 
 
 class Trainer:
+    """Trains ``config`` on ``store``; ``self.config`` is the config as run (the exact checkpoint it
+    started from, every augmentation setting), which checkpoints and the run record keep."""
+
     def __init__(self, config: TrainConfig, store: ImageStore):
-        self.config = config
         self.ssd = SSDConfig(config.alpha, len(config.class_names), class_loss=config.class_loss)
         self.model = build_ssd(self.ssd)
         self._freeze_backbone(config.frozen_blocks)
@@ -103,22 +60,18 @@ class Trainer:
         self.optimizer.build(self._groups[0])
         self.backbone_optimizer.build(self._groups[1])
         self.step = 0
+        init_from = config.init_from
         ckpt = checkpoint.latest(config.out_dir / "checkpoints")
         if ckpt is not None:
             state = checkpoint.restore(ckpt, self.model, [self.optimizer, self.backbone_optimizer])
             self.step = state["step"]
-            config.init_from = state.get("config", {}).get("init_from", config.init_from)
-            # Keep a record when a resumed run trains on different data than before.
-            previous = state.get("config", {}).get("data", {})
-            if previous != config.data:
-                config.data = dict(config.data, history=previous.get("history", []) + [
-                    {"until_step": self.step, "data": {k: v for k, v in previous.items() if k != "history"}}])
-        elif config.init_from:
-            source = checkpoint.latest(Path(config.init_from) / "checkpoints")
+            init_from = state.get("config", {}).get("init_from", init_from)
+        elif init_from:
+            source = checkpoint.latest(Path(init_from) / "checkpoints")
             if source is None:
-                raise FileNotFoundError(f"--init-from {config.init_from}: no checkpoints/step_* in it")
+                raise FileNotFoundError(f"--init-from {init_from}: no checkpoints/step_* in it")
             checkpoint.restore(source, self.model)
-            config.init_from = str(source)  # the exact checkpoint, for the model cards
+            init_from = str(source)  # the exact checkpoint, for the model cards
         elif config.pretrained_backbone:
             load_backbone(self.model, backbone_file(config.alpha))
         # A resumed run draws fresh batches rather than replaying the ones it already saw.
@@ -127,8 +80,8 @@ class Trainer:
                                   augment=AugmentConfig(**config.augment), repeat_threshold=config.repeat_threshold,
                                   group=np.array([is_coco_scene(p) for p in store.paths]),
                                   group_share=config.scene_share)
-        # Record every augmentation setting, not only the overrides, so defaults can change later.
-        config.augment = asdict(self.loader.augment)
+        # Every augmentation setting, not only the overrides, so defaults can change later.
+        self.config = replace(config, init_from=init_from, augment=asdict(self.loader.augment))
         self._train_step = tf.function(self._step, reduce_retracing=True)
 
     def _freeze_backbone(self, blocks: int) -> None:
@@ -157,10 +110,18 @@ class Trainer:
         return checkpoint.save(self.config.out_dir / "checkpoints", self.model, [self.optimizer, self.backbone_optimizer], self.step,
                                {"config": self.config.to_json()})
 
+    def _record_session(self) -> None:
+        """Append this session (the step it starts at, its config) to the run record: a resumed
+        run may train on other data or with another recipe than before."""
+        path = self.config.out_dir / checkpoint.RUN_RECORD
+        record = json.loads(path.read_text()) if path.exists() else {"sessions": []}
+        record["sessions"].append({"from_step": self.step, "time": time.time(), "config": self.config.to_json()})
+        path.write_text(json.dumps(record, indent=2))
+
     def run(self) -> None:
         config = self.config
         config.out_dir.mkdir(parents=True, exist_ok=True)
-        (config.out_dir / "config.json").write_text(json.dumps(config.to_json(), indent=2))
+        self._record_session()
         metrics_file = (config.out_dir / "metrics.jsonl").open("a")
         window: list[dict] = []
         started, images_seen = time.time(), 0

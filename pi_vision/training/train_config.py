@@ -1,0 +1,76 @@
+"""What a training run does, each setting described once (its flag in scripts/train.py too).
+
+Free of TensorFlow, so ``scripts/train.py --help`` and bad flags answer at once.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from pi_vision.settings import setting, validate
+
+
+def _probability(v: float | None) -> bool:
+    return v is None or 0.0 <= v <= 1.0
+
+
+@dataclass
+class TrainConfig:
+    alpha: float = setting(0.5, "width multiplier of the MobileNet v1 backbone", check=lambda v: v > 0, must="> 0",
+                           flag="--alpha")
+    class_names: list[str] = setting(default_factory=list, help="output classes, line k = class k")
+    out_dir: Path = setting(Path("runs/train"), "run folder: checkpoints, logs, run record", flag="--out")
+    sizes: list[int] = setting(default_factory=lambda: [128, 160, 192, 224], help="input sizes, one per batch",
+                               flag="--sizes")
+    batch_size: int = setting(32, "images per batch", check=lambda v: v >= 1, must=">= 1", flag="--batch-size")
+    steps: int = setting(10000, "training steps (re-running resumes up to this)", check=lambda v: v >= 1,
+                         must=">= 1", flag="--steps")
+    learning_rate: float = setting(2e-3, "peak learning rate of the head", check=lambda v: v > 0, must="> 0",
+                                   flag="--lr")
+    warmup_steps: int = setting(300, "linear warm-up steps before the cosine decay", check=lambda v: v >= 0,
+                                must=">= 0", flag="--warmup")
+    weight_decay: float = setting(1e-4, "decoupled weight decay")
+    checkpoint_every: int = setting(250, "steps between checkpoints", check=lambda v: v >= 1, must=">= 1",
+                                    flag="--checkpoint-every")
+    log_every: int = setting(25, "steps between log lines", check=lambda v: v >= 1, must=">= 1", flag="--log-every")
+    seed: int = setting(0, "seed of the batch sampler")
+    pretrained_backbone: bool = setting(True, "start from the ImageNet backbone (--no-pretrained: random)",
+                                        flag="--no-pretrained", flag_value=False)
+    # With a few thousand images, fine-tuning the whole backbone overwrites what ImageNet taught it.
+    frozen_blocks: int = setting(0, "keep conv0 and the first N of the 13 backbone blocks at their ImageNet weights",
+                                 check=lambda v: 0 <= v <= 13, must="in 0..13", flag="--frozen-blocks")
+    # Adam's step size does not depend on the gradient's scale, so at the full rate the ImageNet
+    # features are gone within a few thousand steps (measured: ImageNet top-1 fell to 1/100).
+    backbone_lr_scale: float = setting(0.1, "learning rate of the pretrained backbone as a fraction of --lr",
+                                       check=lambda v: v >= 0, must=">= 0", flag="--backbone-lr-scale")
+    # SGD's steps shrink with the gradient, Adam's do not.
+    backbone_optimizer: Literal["adamw", "sgd"] = setting(
+        "adamw", "optimizer of the trainable backbone blocks (sgd: momentum 0.9)", flag="--backbone-optimizer")
+    class_loss: Literal["focal", "softmax"] = setting(
+        "focal", "focal: sigmoid per class on soft targets; softmax: background + classes with hard-negative "
+        "mining (the original SSD)", flag="--class-loss")
+    # Adam makes it irrelevant for the separate box and class predictors; it sets how the shared
+    # backbone and extra layers trade the two.
+    box_loss_weight: float = setting(1.0, "weight of the box loss against the class loss", check=lambda v: v >= 0,
+                                     must=">= 0", flag="--box-loss-weight")
+    # Overrides of AugmentConfig's fields, e.g. {"mosaic_probability": 0.0}.
+    augment: dict = setting(default_factory=dict, help="augmentation settings (AugmentConfig's fields)")
+    # What the store was built from (recipe, image count), recorded for the model cards.
+    data: dict = setting(default_factory=dict, help="what the training set was made of")
+    repeat_threshold: float = setting(
+        0.0, "repeat-factor sampling: images with classes seen in fewer than this fraction of images are drawn "
+        "more often (e.g. 0.05; 0 = uniform)", check=lambda v: v >= 0, must=">= 0", flag="--repeat-threshold")
+    scene_share: float | None = setting(
+        None, "share of the draws from the COCO scene photos (unlabeled/coco_train2014_256); default: their "
+        "natural share", check=_probability, must="in 0..1", flag="--scene-share")
+    # The weights only, not the optimizer or step: to go on training a finished run with a new recipe.
+    init_from: str | None = setting(None, "start from the weights of this run folder's newest checkpoint",
+                                    flag="--init-from", metavar="RUN")
+
+    def __post_init__(self) -> None:
+        self.out_dir = Path(self.out_dir)
+        validate(self)
+
+    def to_json(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
