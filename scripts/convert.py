@@ -35,10 +35,15 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     from pi_vision.training.export import EvalSet, export_run
+    from pi_vision.training.yardsticks import load_yardstick, missing
     eval_set = None if args.no_eval else EvalSet(args.annotations.parent.name + "/" + args.annotations.name,
                                                  args.annotations, args.images)
+    # COCO models are also scored on coco_mini80 and on both yardsticks pooled.
+    on_coco128 = args.annotations == coco128 / "instances_train2017.json"
+    yardstick = load_yardstick(shared_data_dir()) if eval_set and on_coco128 and not missing(shared_data_dir()) \
+        else None
     for path in export_run(args.run, args.out, args.sizes, args.precision, shared_data_dir(), eval_set,
-                           args.checkpoint, args.prefix):
+                           args.checkpoint, args.prefix, yardstick=yardstick):
         print(path)
     return 0
 

@@ -26,6 +26,7 @@ from pi_vision.training.data.sample import load_rgb
 from pi_vision.training.evaluate import EvalResult, evaluate_model
 from pi_vision.training.jobs import FUSION
 from pi_vision.training.model_spec import SSDConfig
+from pi_vision.training.yardsticks import Yardstick, score_model
 from pi_vision.training.teacher import TeacherConfig
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def model_name(alpha: float, size: int, prefix: str = "ssd_mbv1") -> str:
 def export_run(run_dir: Path, out_dir: Path, sizes: list[int], precisions: list[str], data_dir: Path,
                eval_set: EvalSet | None, checkpoint_path: Path | None = None, prefix: str = "ssd_mbv1",
                post: PostProcessConfig = PostProcessConfig(), calibration_count: int = 200,
-               calibrate_scores: bool = True) -> list[Path]:
+               calibrate_scores: bool = True, yardstick: Yardstick | None = None) -> list[Path]:
     """Convert a run's checkpoint at each size/precision; precisions are 'int8' and/or 'float'."""
     ckpt = checkpoint_path or checkpoint.latest(run_dir / "checkpoints")
     if ckpt is None:
@@ -145,6 +146,11 @@ def export_run(run_dir: Path, out_dir: Path, sizes: list[int], precisions: list[
                 card.update(_evaluation(result, eval_set, size))
                 write_card(card_path(path), card)
                 log.info("%s: mAP %.3f mAP@.5 %.3f invoke %.1f ms", name, result.map, result.map50, result.mean_invoke_ms)
+            if yardstick is not None:
+                card.setdefault("evaluation", {})["yardsticks"] = {
+                    set_name: {"mAP": round(m, 4), "mAP50": round(m50, 4)}
+                    for set_name, (m, m50) in score_model(path, yardstick).items()}
+                write_card(card_path(path), card)
             written.append(path)
     return written
 
