@@ -66,7 +66,7 @@ def evaluate_model(model_path: Path, annotations: Path, images_dir: Path, num_th
         invoke_ms.append(timings["invoke"] * 1000)
     if not results:
         log.warning("%s produced no detections", model_path)
-    stats = coco_stats(gt, results, image_ids, model_path.name)
+    stats = coco_stats(gt, results, image_ids, Path(model_path).name)
     # Skip the first invoke: it includes one-off allocation work.
     return EvalResult(stats[0], stats[1], len(image_ids), len(results),
                       float(np.mean(invoke_ms[1:] or invoke_ms)), stats)
