@@ -181,12 +181,36 @@ def load_yaml(path: str | os.PathLike) -> dict:
     except OSError as e:
         raise UserError(f"config error: cannot read {path}: {e.strerror}; pass an existing YAML file to --config")
     try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        _reject_duplicate_keys(node, path)
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise UserError(f"config error: {path} is not valid YAML{where}; fix the syntax")
-    return data if data is not None else {}
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"config error: {path}: the top level must be a mapping of sections (source:, detector:, "
+                        f"...), not a {type(data).__name__}; see systemd/config.yaml")
+    return data
+
+
+def _reject_duplicate_keys(node: yaml.Node | None, path: str | os.PathLike, prefix: str = "") -> None:
+    """YAML keeps the last of two equal keys without a word; a config that says a thing twice
+    is a mistake to name, not to guess."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                raise UserError(f"config error: {path}: {prefix}{key} is given twice (line "
+                                f"{key_node.start_mark.line + 1}); keep one")
+            seen.add(key)
+            _reject_duplicate_keys(value_node, path, f"{prefix}{key}.")
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _reject_duplicate_keys(item, path, f"{prefix.rstrip('.')}[{i}].")
 
 
 def merge(base: dict, overrides: dict) -> dict:

@@ -71,6 +71,11 @@ def available_models() -> list[str]:
 def resolve_model(model: str) -> Path:
     """A model name in models/ or a path to a .tflite file."""
     path = Path(model).expanduser()
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.tflite"))
+        raise UserError(f"model error: {model} is a folder; pass a .tflite file "
+                        + (f"in it ({', '.join(inside[:5])}{', ...' if len(inside) > 5 else ''})" if inside
+                           else "or a model name"))
     if path.suffix == ".tflite" or path.parent != Path("."):
         if not path.is_file():
             raise UserError(f"model error: {model} does not exist; pass an existing .tflite file or a model name "

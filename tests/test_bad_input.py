@@ -24,6 +24,8 @@ def bad_files(tmp_path_factory, reference_path):
     (d / "bad_value.yaml").write_text("detector:\n  score_threshold: high\n")
     (d / "broken.yaml").write_text("detector: [\n")
     (d / "tracker.yaml").write_text("tracker:\n  low_score: 0.9\n")
+    (d / "list.yaml").write_text("- source\n- detector\n")
+    (d / "twice.yaml").write_text("detector:\n  threads: 1\n  threads: 2\n")
     return d
 
 
@@ -49,6 +51,10 @@ CASES = [
      "cannot write events"),
     ("bad tracker settings", ["--config", "{bad}/tracker.yaml"], "config error: tracker: need 0 <= low_score"),
     ("detect every 0", ["--detect-every", "0"], "detector.every: must be >= 1"),
+    ("config that is a list", ["--config", "{bad}/list.yaml"], "the top level must be a mapping"),
+    ("config that repeats a key", ["--config", "{bad}/twice.yaml"], "detector.threads is given twice (line 3)"),
+    ("model that is a folder", ["--model", "{bad}", "--source", "demo"], "is a folder; pass a .tflite file"),
+    ("stream that is not there", ["--model", "{ref}", "--source", "rtsp://127.0.0.1:9/none"], "cannot open rtsp"),
 ]
 
 
@@ -61,6 +67,8 @@ def test_bad_input_is_one_line_and_exit_2(args, message, bad_files, data_dir, re
     ours = [line for line in lines if line.startswith("pi-vision")]
     assert len(ours) == 1 and message in ours[0], result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+    # Nothing else: our own log lines at most, no warnings of OpenCV, FFmpeg or the runtime.
+    assert all(line.startswith(("pi-vision", "info:", "debug:")) for line in lines), result.stderr
 
 
 @pytest.mark.skipif(Path("/dev/video0").exists(), reason="this machine has a camera, so auto finds one")

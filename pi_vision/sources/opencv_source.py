@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,12 @@ from ..errors import UserError
 log = logging.getLogger(__name__)
 
 _STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+# OpenCV's and FFmpeg's own warnings ("[ WARN:0] global cap.cpp ...", "[tcp @ 0x...] Connection
+# refused") would print before our one-line errors; what went wrong is in those errors.
+# Set before any capture opens; a user who wants FFmpeg's chatter sets the variable first.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 
 class OpenCVSource:
