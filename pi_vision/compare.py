@@ -79,7 +79,9 @@ class CompareDetector:
 
     @property
     def input_size(self) -> tuple[int, int]:
-        return self.detectors[self.shown].input_size
+        # The largest: a camera that delivers frames at this size (the Pi camera's second
+        # stream) then only ever scales down for the other variants.
+        return max((d.input_size for d in self.detectors), key=lambda hw: hw[0] * hw[1])
 
     @property
     def runtime(self) -> str | None:
