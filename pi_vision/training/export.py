@@ -64,10 +64,13 @@ def training_minutes(run_dir: Path, until_step: int) -> float:
 
 def _stage_recipe(config: dict) -> dict:
     """How one training stage treated the backbone, the losses and the images (from its run config)."""
+    data = config.get("data") or {}
     return {"frozen_backbone_blocks": config.get("frozen_blocks", 0),
             "backbone_optimizer": config.get("backbone_optimizer", "adamw"),
             "box_loss_weight": config.get("box_loss_weight", 1.0),
-            "augmentation": _augmentation_description(config.get("augment") or {})}
+            "augmentation": _augmentation_description(config.get("augment") or {}),
+            **({"teachers": data.get("teacher", "reference"),
+                "coco_scene_share": config.get("scene_share") or "natural"} if data.get("recipe") == "coco" else {})}
 
 
 def data_history(run_dir: Path, config: dict) -> list[dict] | None:
@@ -135,11 +138,8 @@ def export_run(run_dir: Path, out_dir: Path, sizes: list[int], precisions: list[
             write_card(card_path(path), card)
             if score_photos:
                 if reference_scores is None:  # the same for every variant
-                    reference_scores = _detection_scores(reference_model(), score_photos)
-                fitted = ScoreCalibration.by_rank(_detection_scores(path, score_photos), reference_scores)
-                card["score_calibration"] = fitted.to_card() | {"fitted_on": (
-                    f"rank match of its detections to the reference's (top {REFERENCE_MAX_DETECTIONS}) on "
-                    f"{len(score_photos)} COCO scene photos it was trained on")}
+                    reference_scores = detection_scores(reference_model(), score_photos)
+                card["score_calibration"] = fit_score_calibration(path, score_photos, reference_scores)
                 write_card(card_path(path), card)
             if eval_set:
                 result = evaluate_model(path, eval_set.annotations, eval_set.images)
@@ -167,8 +167,17 @@ def score_calibration_photos(data_dir: Path) -> list[Path]:
     return list_images(folder)[::SCORE_PHOTO_STEP] if folder.is_dir() else []
 
 
-def _detection_scores(model_path: Path, photos: list[Path]) -> np.ndarray:
-    """Every score the model reports on ``photos``, as the app runs it (its own card applied)."""
+def fit_score_calibration(model_path: Path, photos: list[Path], reference_scores: np.ndarray) -> dict:
+    """The card section that puts the model's scores on the reference's scale (its card must hold
+    no calibration yet: the fit needs its raw scores)."""
+    fitted = ScoreCalibration.by_rank(detection_scores(model_path, photos), reference_scores)
+    return fitted.to_card() | {"fitted_on": (
+        f"rank match of its detections to the reference's (top {REFERENCE_MAX_DETECTIONS}) on "
+        f"{len(photos)} COCO scene photos")}
+
+
+def detection_scores(model_path: Path, photos: list[Path]) -> np.ndarray:
+    """Every score the model reports on ``photos``, as the app runs it (its card's scaling applied)."""
     detector = TFLiteDetector(DetectorConfig(model=str(model_path), threads=2, score_threshold=0.0))
     return np.concatenate([detect_image(detector, cv2.imread(str(p))).scores for p in photos])
 
