@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The zoo's recipe for one width multiplier: two training stages, then every input size
+# converted to int8 (and float with --float), scored and written to models/.
+#
+#   scripts/train_zoo.sh 0.5 [--float] [--steps-a 1500] [--steps-b 1500]
+#
+# Stage A trains the SSDLite head and extra layers on the frozen ImageNet backbone; stage B
+# goes on from its weights and fine-tunes the whole backbone with SGD (Adam rewrites the
+# pretrained weights), the box loss weighted down so the shared features keep the classes.
+# Both distil from the fused teachers with 80% of the draws from the COCO scene photos.
+# Re-running resumes each stage from its last checkpoint. Runs go to runs/zoo_<alpha>_{a,b}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+alpha=${1:?usage: scripts/train_zoo.sh ALPHA [--float] [--steps-a N] [--steps-b N]}
+shift
+precision=(int8)
+steps_a=1500
+steps_b=1500
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --float) precision=(int8 float); shift ;;
+    --steps-a) steps_a=$2; shift 2 ;;
+    --steps-b) steps_b=$2; shift 2 ;;
+    *) echo "train_zoo.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+python=${PYTHON:-.venv/bin/python}
+common=(--alpha "$alpha" --teacher fused --scene-share 0.8 --mosaic 0 --zoom-out 0.1 --paste 0.5)
+"$python" scripts/train.py "${common[@]}" --frozen-blocks 13 --steps "$steps_a" --lr 1.5e-3 --warmup 150 \
+    --out "runs/zoo_${alpha}_a"
+"$python" scripts/train.py "${common[@]}" --init-from "runs/zoo_${alpha}_a" --frozen-blocks 0 \
+    --backbone-optimizer sgd --backbone-lr-scale 10 --box-loss-weight 0.25 --steps "$steps_b" --lr 5e-4 \
+    --warmup 100 --out "runs/zoo_${alpha}_b"
+"$python" scripts/convert.py "runs/zoo_${alpha}_b" --sizes 128 160 192 224 --precision "${precision[@]}"
