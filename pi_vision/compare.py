@@ -67,7 +67,7 @@ class CompareDetector:
     # --- the Detector interface: what the shown variant is, all of them run
     @property
     def name(self) -> str:
-        return self.detectors[self.shown].name
+        return ", ".join(d.name for d in self.detectors)
 
     @property
     def labels(self) -> list[str]:
@@ -101,7 +101,7 @@ class CompareDetector:
             detector.score_threshold = value
 
     def title(self) -> str:
-        return f"showing {self.name} (v: next)"
+        return f"showing {self.detectors[self.shown].name} (v: next)"
 
     def fit(self, image_bgr: np.ndarray) -> ModelInput:
         # Each variant resizes to its own size in detect(); the frame passes through whole.
@@ -126,7 +126,7 @@ class CompareDetector:
         if key != "v":
             return False
         self.shown = (self.shown + 1) % len(self.detectors)
-        log.info("showing %s", self.name)
+        log.info("showing %s", self.detectors[self.shown].name)
         return True
 
     def stats(self, whole_run: bool = False) -> dict:

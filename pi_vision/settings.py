@@ -15,11 +15,12 @@ from typing import Any, Callable
 
 
 class SettingError(ValueError):
-    """A value outside its setting's range; ``key`` is the field's name."""
+    """A value outside its setting's range; ``key`` is the field's name. A range check also
+    gives the ``value`` and what it ``must`` be, so each command line can word it its way."""
 
-    def __init__(self, key: str, message: str):
+    def __init__(self, key: str, message: str, value: Any = None, must: str = ""):
         super().__init__(message)
-        self.key = key
+        self.key, self.value, self.must = key, value, must
 
 
 def setting(default: Any = dataclasses.MISSING, help: str = "", *, check: Callable[[Any], bool] | None = None,
@@ -42,7 +43,7 @@ def validate(instance: Any) -> None:
         check = f.metadata.get("check")
         value = getattr(instance, f.name)
         if check is not None and not check(value):
-            raise SettingError(f.name, f"must be {f.metadata['must']}, got {value!r}")
+            raise SettingError(f.name, f"must be {f.metadata['must']}, got {value!r}", value, f.metadata["must"])
 
 
 class OneLineParser(argparse.ArgumentParser):

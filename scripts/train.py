@@ -49,8 +49,9 @@ def build_configs(args: argparse.Namespace) -> tuple[DataConfig, TrainConfig]:
     if train.init_from is not None:
         from pi_vision.training import checkpoint
         if checkpoint.latest(Path(train.init_from) / "checkpoints") is None:
-            raise SettingError("init_from", f"{train.init_from} has no checkpoint in checkpoints/; give the --out "
-                                            "folder of an earlier training run")
+            raise SettingError("init_from", f"--init-from {train.init_from}: no checkpoint in "
+                                            f"{Path(train.init_from) / 'checkpoints'}; give the --out folder of an "
+                                            "earlier training run")
     return data, train
 
 
@@ -59,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data, train = build_configs(args)
     except SettingError as e:
-        print(f"train.py: {flag_of(e.key, DataConfig, TrainConfig, AugmentConfig)}: {e}", file=sys.stderr)
+        flag = flag_of(e.key, DataConfig, TrainConfig, AugmentConfig)
+        value = f"{e.value:g}" if isinstance(e.value, (int, float)) else e.value
+        print(f"train.py: {f'{flag} {value} is not {e.must}' if e.must else e}", file=sys.stderr)
         return 2
     train.out_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",

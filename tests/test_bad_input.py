@@ -87,14 +87,12 @@ def test_display_without_a_desktop(reference_path):
 
 
 TRAIN_CASES = [
-    ("voc without a folder", ["--recipe", "voc", "--out", "{tmp}/run"], "--voc: is needed by recipe voc"),
+    ("voc without a folder", ["--recipe", "voc", "--out", "{tmp}/run"], "--recipe voc needs --voc FOLDER"),
     ("init from a folder without checkpoints", ["--init-from", "{tmp}", "--out", "{tmp}/run"],
      "no checkpoint in"),
-    ("paste probability above 1", ["--paste", "1.5", "--out", "{tmp}/run"],
-     "--paste: must be a probability (0..1), got 1.5"),
-    ("negative zoom-out probability", ["--zoom-out", "-0.1", "--out", "{tmp}/run"],
-     "--zoom-out: must be a probability (0..1), got -0.1"),
-    ("scene share above 1", ["--scene-share", "2", "--out", "{tmp}/run"], "--scene-share: must be in 0..1, got 2.0"),
+    ("paste probability above 1", ["--paste", "1.5", "--out", "{tmp}/run"], "--paste 1.5 is not a probability"),
+    ("negative zoom-out probability", ["--zoom-out", "-0.1", "--out", "{tmp}/run"], "--zoom-out -0.1 is not a"),
+    ("scene share above 1", ["--scene-share", "2", "--out", "{tmp}/run"], "--scene-share 2 is not in 0..1"),
     ("no run folder", ["--alpha", "0.5"], "--out FOLDER is required"),
 ]
 

@@ -118,8 +118,7 @@ class DataConfig:
     def __post_init__(self) -> None:
         validate(self)
         if self.recipe == "voc" and self.voc is None:
-            raise SettingError("voc", "is needed by recipe voc: give --voc FOLDER (a folder with annotations/ "
-                                      "and images/)")
+            raise SettingError("voc", "--recipe voc needs --voc FOLDER (a folder with annotations/ and images/)")
 
 
 def build_store(data: DataConfig, data_dir: Path, out_dir: Path) -> tuple[ImageStore, list[str], dict]:
