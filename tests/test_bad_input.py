@@ -1,4 +1,5 @@
 """Every kind of bad input: one line on stderr naming the problem and the fix, exit code 2."""
+import json
 import os
 import subprocess
 import sys
@@ -109,3 +110,21 @@ def test_train_script_rejects_bad_input_before_any_work(args, message, tmp_path)
     assert len(ours) == 1 and message in ours[0], result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "run").exists()  # nothing written
+
+
+@pytest.mark.parametrize("classes, message", [
+    (["raccoon"], "trains raccoon, not the COCO classes, and has no holdout.json"),  # a custom run, not from train.py
+    (None, "no checkpoint in"),
+])
+def test_convert_script_names_what_to_score_a_custom_run_on(classes, message, tmp_path):
+    run = tmp_path / "run"
+    if classes is not None:
+        step = run / "checkpoints" / "step_0000001"
+        step.mkdir(parents=True)
+        (step / "state.json").write_text(json.dumps({"step": 1, "config": {"class_names": classes}}))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "convert.py"), str(run)], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("convert.py: ") and message in lines[0], result.stderr
