@@ -230,7 +230,3 @@ def set_path(data: dict, path: str, value: Any) -> None:
     for key in parents:
         data = data.setdefault(key, {})
     data[last] = value
-
-
-def to_dict(config: Config) -> dict:
-    return dataclasses.asdict(config)
