@@ -69,3 +69,17 @@ def test_evaluator_reproduces_the_reference_map(reference_path, data_dir):
     assert result.images == 128
     assert result.map == pytest.approx(0.204, abs=0.0015)
     assert result.map50 == pytest.approx(0.315, abs=0.0015)
+
+
+def test_yardsticks_score_each_set_as_alone_and_pool_them(reference_path, data_dir):
+    """The merged ground truth keeps both sets apart: each scores as the published figures say."""
+    pytest.importorskip("pycocotools")
+    from pi_vision.training.yardsticks import POOLED, YARDSTICKS, load_yardstick, missing, score_model
+    if missing(data_dir):
+        pytest.skip(f"{missing(data_dir)} not in {data_dir}")
+    yardstick = load_yardstick(data_dir)
+    assert [len(yardstick.image_ids[name]) for name in (*YARDSTICKS, POOLED)] == [128, 80, 208]
+    scores = score_model(reference_path, yardstick)
+    assert scores["coco128"] == pytest.approx((0.204, 0.315), abs=0.0015)
+    assert scores["coco_mini80"] == pytest.approx((0.202, 0.297), abs=0.0015)
+    assert 0.15 < scores[POOLED][0] < 0.25
