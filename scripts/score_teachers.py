@@ -36,7 +36,8 @@ def main() -> int:
 
     from pi_vision.training import jobs
     from pi_vision.training.classes import COCO80_IDS
-    from pi_vision.training.fusion import fuse
+    from pi_vision.score_calibration import ScoreCalibration
+    from pi_vision.training.fusion import fuse_calibrated
     from pi_vision.training.labels import BoxLabels
     from pi_vision.training.yardsticks import load_yardstick, missing
 
@@ -66,9 +67,8 @@ def main() -> int:
         return np.ascontiguousarray(image[..., ::-1])
 
     def fused(image):
-        y = yolox.label(rgb(image))
-        y = BoxLabels(y.boxes, y.classes, calibration(y.scores))
-        return fuse([reference.label(rgb(image)), y], fusion)
+        return fuse_calibrated([reference.label(rgb(image)), yolox.label(rgb(image))],
+                               [ScoreCalibration(), calibration], fusion)
 
     teachers = {
         "reference (full view + tiles)": lambda image: as_results(reference.label(rgb(image)), image),

@@ -116,3 +116,14 @@ def test_fusion_averages_agreeing_boxes_and_discounts_lone_ones(a, b, expect):
 def test_fusion_of_nothing_is_empty():
     pytest.importorskip("ensemble_boxes")
     assert len(fuse([BoxLabels.empty(), BoxLabels.empty()])) == 0
+
+
+def test_each_teacher_is_calibrated_before_the_fusion():
+    pytest.importorskip("ensemble_boxes")
+    from pi_vision.training.fusion import fuse_calibrated
+    box = [[0.1, 0.1, 0.5, 0.5]]
+    doubled = ScoreCalibration((0.0, 0.5, 1.0), (0.0, 1.0, 1.0))
+    fused = fuse_calibrated([BoxLabels(box, [3], [0.6]), BoxLabels(box, [3], [0.3])], [ScoreCalibration(), doubled])
+    assert fused.scores.tolist() == pytest.approx([0.6])  # (0.6 + 2 x 0.3) / 2
+    with pytest.raises(ValueError, match="calibrations"):
+        fuse_calibrated([BoxLabels(box, [3], [0.6])], [])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pi_vision.score_calibration import ScoreCalibration
 from pi_vision.training.labels import BoxLabels
 
 @dataclass(frozen=True)
@@ -29,6 +30,15 @@ class FusionConfig:
 def _yx_to_xy(boxes: np.ndarray) -> np.ndarray:
     """[ymin, xmin, ymax, xmax] <-> [xmin, ymin, xmax, ymax] (the same swap both ways)."""
     return boxes[:, [1, 0, 3, 2]]
+
+
+def fuse_calibrated(label_sets: list[BoxLabels], calibrations: list[ScoreCalibration],
+                    config: FusionConfig = FusionConfig()) -> BoxLabels:
+    """Each teacher's labels put on the common scale by its calibration, then fused."""
+    if len(calibrations) != len(label_sets):
+        raise ValueError(f"{len(label_sets)} teachers need {len(label_sets)} calibrations, got {len(calibrations)}")
+    return fuse([BoxLabels(l.boxes, l.classes, calibrate(l.scores)) for l, calibrate in zip(label_sets, calibrations)],
+                config)
 
 
 def fuse(label_sets: list[BoxLabels], config: FusionConfig = FusionConfig()) -> BoxLabels:

@@ -3,20 +3,21 @@ from __future__ import annotations
 
 import json
 import logging
+import typing
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pi_vision.paths import REPO_DIR, reference_model
-from pi_vision.training.data.pseudo_labels import FusedPseudoLabels, PseudoLabelCache, fit_calibration
-from pi_vision.training.data.recipes import coco_distillation_samples, voc_split
-from pi_vision.training.data.sample import Sample, load_rgb
-from pi_vision.training.loader import ImageStore
 from pi_vision.score_calibration import ScoreCalibration
 from pi_vision.settings import SettingError, setting, validate
 from pi_vision.training.classes import COCO80_NAMES
+from pi_vision.training.data.pseudo_labels import FusedPseudoLabels, PseudoLabelCache, fit_calibration
+from pi_vision.training.data.recipes import coco_distillation_samples, voc_split
+from pi_vision.training.data.sample import Sample, load_rgb
 from pi_vision.training.fusion import FusionConfig
+from pi_vision.training.loader import ImageStore
 from pi_vision.training.teacher import Teacher, TeacherConfig
 from pi_vision.training.yolox_teacher import YoloxConfig, YoloxTeacher
 
@@ -28,7 +29,8 @@ MIN_PSEUDO_SCORE = 0.3
 
 
 # The teachers a COCO run can distil from; "fused" is both, YOLOX calibrated onto the reference's scale.
-TEACHERS = ("reference", "yolox", "fused")
+TeacherName = Literal["reference", "yolox", "fused"]
+TEACHERS: tuple[str, ...] = typing.get_args(TeacherName)
 # How the two teachers' boxes are fused (scripts/score_teachers.py scores the choices).
 FUSION = FusionConfig(iou=0.55, weights=(1.0, 1.0), conf_type="avg")
 
@@ -100,7 +102,7 @@ class DataConfig:
     classes: list[str] | None = setting(None, "VOC class names (default: every name in the XMLs)", flag="--classes")
     holdout: float = setting(0.2, "fraction of a VOC set kept for evaluation", check=lambda v: 0 < v < 1,
                              must="in (0, 1)", flag="--holdout")
-    teacher: Literal["reference", "yolox", "fused"] = setting(
+    teacher: TeacherName = setting(
         "fused", "who labels the distillation photos: the reference SSD, YOLOX-Nano, or both fused (YOLOX's "
         "scores calibrated onto the reference's, weighted box fusion)", flag="--teacher")
     teacher_tiles: int = setting(2, "the reference also labels an N x N grid of overlapping tiles (1: the full "

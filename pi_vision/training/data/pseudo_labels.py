@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from pi_vision.boxes import iou_matrix
-from pi_vision.training.data.sample import Sample, load_rgb
 from pi_vision.score_calibration import ScoreCalibration
-from pi_vision.training.fusion import FusionConfig, fuse
+from pi_vision.training.data.sample import Sample, load_rgb
+from pi_vision.training.fusion import FusionConfig, fuse_calibrated
 from pi_vision.training.labels import BoxLabels
 from pi_vision.training.teacher import Teacher
 
@@ -81,13 +81,7 @@ class FusedPseudoLabels:
 
     def __init__(self, caches: list[PseudoLabelCache], calibrations: list[ScoreCalibration],
                  fusion: FusionConfig = FusionConfig()):
-        if len(calibrations) != len(caches):
-            raise ValueError(f"{len(caches)} teachers need {len(caches)} calibrations, got {len(calibrations)}")
         self.caches, self.calibrations, self.fusion = caches, calibrations, fusion
 
     def get(self, image: Path) -> BoxLabels:
-        sets = []
-        for cache, calibrate in zip(self.caches, self.calibrations):
-            labels = cache.get(image)
-            sets.append(BoxLabels(labels.boxes, labels.classes, calibrate(labels.scores)))
-        return fuse(sets, self.fusion)
+        return fuse_calibrated([cache.get(image) for cache in self.caches], self.calibrations, self.fusion)
