@@ -90,7 +90,7 @@ def _loop(config: Config, stop: threading.Event, detector: Detector, tracker: Tr
           source: FrameSource, outputs: Outputs, on_result: ResultHandler | None) -> dict:
     overlay = Overlay() if outputs.needs_image else None
     slot = LatestFrameSlot()
-    capture = CaptureThread(source, slot, stop, fit=detector.fit)  # resizes off the detector's thread
+    capture = CaptureThread(source, slot, stop, resize_for_model=detector.resize_for_model)  # resizes off the detector's thread
     monitor = Monitor(config.monitor.log_interval, context={
         "model": detector.name, "threads": detector.threads, "source": source.name,
         "runtime": getattr(detector, "runtime", None), "xnnpack": bool(getattr(detector, "xnnpack_partitions", 0)),
@@ -127,7 +127,7 @@ def _loop(config: Config, stop: threading.Event, detector: Detector, tracker: Tr
             if run_detector:
                 detections = detector.detect(frame.model_input, timings)
                 # The resize ran on the capture thread; it is still part of preprocessing.
-                timings["preprocess"] += frame.fit_s
+                timings["preprocess"] += frame.resize_s
             if tracker is not None:
                 with monitor.stage("track"):
                     detections = tracker.update(detections, elapsed) if run_detector else tracker.predict_only(elapsed)
@@ -136,7 +136,7 @@ def _loop(config: Config, stop: threading.Event, detector: Detector, tracker: Tr
                 with monitor.stage("draw"):
                     overlay.draw(frame.image, detections, detector.labels, _banner(detector, monitor))
             with monitor.stage("output"):
-                outputs.write(frame, detections, frame.image)
+                outputs.write(frame, detections)
                 if on_result is not None:
                     on_result(frame, detections)
             monitor.record(timings, time.monotonic() - frame.t_capture)

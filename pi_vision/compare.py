@@ -25,7 +25,7 @@ _WARMUP_INVOKES = 5
 
 
 def _invoke_seconds(detector: Detector, blank: np.ndarray) -> float:
-    model_input = detector.fit(blank)
+    model_input = detector.resize_for_model(blank)
     times = []
     for _ in range(_WARMUP_INVOKES):
         timings: dict[str, float] = {}
@@ -103,7 +103,7 @@ class CompareDetector:
     def title(self) -> str:
         return f"showing {self.detectors[self.shown].name} (v: next)"
 
-    def fit(self, image_bgr: np.ndarray) -> ModelInput:
+    def resize_for_model(self, image_bgr: np.ndarray) -> ModelInput:
         # Each variant resizes to its own size in detect(); the frame passes through whole.
         h, w = image_bgr.shape[:2]
         return ModelInput(image_bgr, Placement(w, h, 1.0, 1.0))

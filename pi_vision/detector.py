@@ -32,12 +32,12 @@ class Detector(Protocol):
     threads: int
     score_threshold: float
 
-    def fit(self, image_bgr: np.ndarray) -> ModelInput:
+    def resize_for_model(self, image_bgr: np.ndarray) -> ModelInput:
         """Resize a BGR frame to the model's input; thread-safe, so capture threads may call it."""
         ...
 
     def detect(self, model_input: ModelInput, timings: dict[str, float]) -> Detections:
-        """Detect objects; sets preprocess (after fit), invoke and postprocess seconds in ``timings``."""
+        """Detect objects; sets preprocess (after resize_for_model), invoke and postprocess seconds in ``timings``."""
         ...
 
     def title(self) -> str:
@@ -57,10 +57,10 @@ def detect_image(detector: Detector, image_bgr: np.ndarray, timings: dict[str, f
     """fit + detect in one call, for single images; preprocess time includes the fit."""
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
-    model_input = detector.fit(image_bgr)
-    fit_s = time.perf_counter() - t0
+    model_input = detector.resize_for_model(image_bgr)
+    resize_s = time.perf_counter() - t0
     detections = detector.detect(model_input, timings)
-    timings["preprocess"] += fit_s
+    timings["preprocess"] += resize_s
     return detections
 
 
@@ -129,8 +129,8 @@ class TFLiteDetector:
                  shape[1], np.dtype(detail["dtype"]).name, self._layout.name, self.cost.mult_adds / 1e6,
                  self.cost.params / 1e6)
 
-    def fit(self, image_bgr: np.ndarray) -> ModelInput:
-        return self._preprocess.fit(image_bgr)
+    def resize_for_model(self, image_bgr: np.ndarray) -> ModelInput:
+        return self._preprocess.resize_for_model(image_bgr)
 
     def detect(self, model_input: ModelInput, timings: dict[str, float]) -> Detections:
         t0 = time.perf_counter()

@@ -1,7 +1,7 @@
 """Turn a BGR frame into a model input tensor, and map boxes back to the frame.
 
 Two steps, so the first can run on the capture thread, off the detector's critical
-path: ``fit`` resizes (stretch or letterbox) to the model's size; ``to_tensor`` does
+path: ``resize_for_model`` resizes (stretch or letterbox) to the model's size; ``to_tensor`` does
 BGR->RGB and normalisation/quantization straight into the interpreter's input buffer.
 """
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Preprocessor:
         self._table = _pixel_table(spec)
         self._identity = spec.dtype == np.uint8 and self._table is None
 
-    def fit(self, image_bgr: np.ndarray) -> ModelInput:
+    def resize_for_model(self, image_bgr: np.ndarray) -> ModelInput:
         """Resize to the model's input size; thread-safe (no shared buffers)."""
         h, w = image_bgr.shape[:2]
         sh, sw = self.spec.height, self.spec.width
@@ -109,7 +109,7 @@ class Preprocessor:
 
     def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, Placement]:
         """Both steps at once: (tensor, placement)."""
-        model_input = self.fit(image_bgr)
+        model_input = self.resize_for_model(image_bgr)
         return self.to_tensor(model_input.image), model_input.placement
 
     def to_frame(self, boxes_yxyx: np.ndarray, placement: Placement) -> np.ndarray:

@@ -42,7 +42,7 @@ class DrawnFrames:
     name = "drawn frames"
     needs_image = True
 
-    def write(self, frame, detections, image: np.ndarray | None = None) -> None:
+    def write(self, frame, detections) -> None:
         pass
 
     def close(self) -> None:

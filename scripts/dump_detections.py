@@ -175,7 +175,7 @@ def input_file(directory: Path, model_name: str, frame_name: str) -> Path:
 def dump(model: Path, data_dir: Path, threads: int = 0, frames_dir: Path | None = None,
          save_inputs: Path | None = None, load_inputs: Path | None = None) -> dict:
     """Detections of ``model`` on the frame set. ``save_inputs``: write each resized model
-    input (the output of the app's fit) as PNG; ``load_inputs``: run the network on those
+    input (the output of the app's resize_for_model) as PNG; ``load_inputs``: run the network on those
     instead of this machine's resize, so two machines' runtimes see identical inputs."""
     detector = TFLiteDetector(DetectorConfig(model=str(model), threads=threads, score_threshold=SCORE_THRESHOLD))
     input_detail = detector._interpreter.get_input_details()[0]
@@ -195,7 +195,7 @@ def dump(model: Path, data_dir: Path, threads: int = 0, frames_dir: Path | None 
         "frames": [],
     }
     for name, image in frames(data_dir, frames_dir):
-        fitted = detector.fit(image)
+        fitted = detector.resize_for_model(image)
         own_resize_sha = _sha(fitted.image)
         if save_inputs:
             path = input_file(save_inputs, detector.name, name)

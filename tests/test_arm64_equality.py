@@ -251,7 +251,7 @@ def test_video_decoding_across_architectures():
 
 @pytest.mark.parametrize("model", MODELS, ids=[m.stem for m in MODELS])
 def test_resize_across_architectures(model):
-    """The app's fit (cv2.resize) on x86 against the arm64 inputs kept by the dump: OpenCV's
+    """The app's resize_for_model (cv2.resize) on x86 against the arm64 inputs kept by the dump: OpenCV's
     aarch64 HAL rounds differently for some scale factors (measured: up to 2 levels, in
     17% of the values, for 768x576 -> 300x300); a wrong resize would differ by far more."""
     arm_dir = _arm64_dir()
@@ -266,7 +266,7 @@ def test_resize_across_architectures(model):
     frames_dir = arm_dir / "frames" if (arm_dir / "frames").is_dir() else None
     worst, changed, differing = 0, [], 0
     for name, image in dump.frames(shared_data_dir(), frames_dir):
-        mine = detector.fit(image).image.astype(np.int16)
+        mine = detector.resize_for_model(image).image.astype(np.int16)
         theirs = cv2.imread(str(dump.input_file(arm_dir / "inputs", model.stem, name))).astype(np.int16)
         d = np.abs(mine - theirs)
         worst = max(worst, int(d.max()))

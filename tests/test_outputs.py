@@ -20,8 +20,8 @@ from pi_vision.sources import Frame
 LABELS = ["person", "bicycle", "car"]
 
 
-def _frame(seq, w=640, h=480):
-    return Frame(seq, time.monotonic(), np.zeros((h, w, 3), np.uint8))
+def _frame(seq, w=640, h=480, image=None):
+    return Frame(seq, time.monotonic(), np.zeros((h, w, 3), np.uint8) if image is None else image)
 
 
 def _dets(track_ids=(7,)):
@@ -58,7 +58,7 @@ def test_recording_is_a_readable_video_and_never_overwrites(tmp_path):
     recorder = Recorder(str(path), fps=10)
     for seq in range(12):
         image = np.full((240, 320, 3), seq * 20, np.uint8)
-        recorder.write(_frame(seq, 320, 240), _dets(), image)
+        recorder.write(_frame(seq, 320, 240, image), _dets())
     recorder.close()
     assert path.read_bytes() == b"an earlier recording"
     cap = cv2.VideoCapture(str(recorder.path))
@@ -73,7 +73,7 @@ def test_a_failing_output_is_stopped_and_the_others_go_on(tmp_path, monkeypatch,
     image = np.zeros((48, 64, 3), np.uint8)
     with caplog.at_level(logging.ERROR):
         for seq in range(3):
-            outputs.write(_frame(seq, 64, 48), _dets(), image)
+            outputs.write(_frame(seq, 64, 48, image), _dets())
     outputs.close()
     assert "record output stopped" in caplog.text
     assert len((tmp_path / "e.jsonl").read_text().splitlines()) == 3
@@ -93,11 +93,11 @@ def test_display_shows_frames_and_q_stops(monkeypatch):
     display = Display(stop)
     image = np.zeros((48, 64, 3), np.uint8)
     image[:, :, 2] = 255  # red in BGR
-    display.write(_frame(0, 64, 48), _dets(), image)
+    display.write(_frame(0, 64, 48, image), _dets())
     assert pygame.display.get_surface().get_at((10, 10))[:3] == (255, 0, 0)
     assert not stop.is_set()
     pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_q))
-    display.write(_frame(1, 64, 48), _dets(), image)
+    display.write(_frame(1, 64, 48, image), _dets())
     assert stop.is_set()
     display.close()
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-import numpy as np
-
 from ..detections import Detections
 from ..sources import Frame
 
@@ -20,7 +18,8 @@ class Output(Protocol):
     # True: the output takes the annotated image, so the overlay must be drawn.
     needs_image: bool
 
-    def write(self, frame: Frame, detections: Detections, image: np.ndarray | None = None) -> None: ...
+    # Image outputs take ``frame.image``, annotated in place when ``needs_image`` is set.
+    def write(self, frame: Frame, detections: Detections) -> None: ...
 
     def close(self) -> None: ...
 
@@ -39,10 +38,10 @@ class Outputs:
     def needs_image(self) -> bool:
         return any(o.needs_image for o in self._outputs)
 
-    def write(self, frame: Frame, detections: Detections, image: np.ndarray | None) -> None:
+    def write(self, frame: Frame, detections: Detections) -> None:
         for output in list(self._outputs):
             try:
-                output.write(frame, detections, image)
+                output.write(frame, detections)
             except OSError as e:
                 log.error("%s output stopped: %s; detection goes on", output.name, e)
                 self._outputs.remove(output)

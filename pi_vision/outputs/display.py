@@ -40,9 +40,9 @@ class Display:
         self._title = title
         self._screen = None
 
-    def write(self, frame: Frame, detections: Detections, image: np.ndarray | None = None) -> None:
+    def write(self, frame: Frame, detections: Detections) -> None:
         try:
-            self._show(image)
+            self._show(frame.image)
         except self._pygame.error as e:  # the window or the session went away
             raise OSError(str(e)) from e
 

@@ -29,7 +29,7 @@ class EventsWriter:
                             f"for --events")
         log.info("events: appending to %s", self.path)
 
-    def write(self, frame: Frame, detections: Detections, image=None) -> None:
+    def write(self, frame: Frame, detections: Detections) -> None:
         h, w = frame.image.shape[:2]
         # The capture time on the wall clock, for joining with other records.
         wall = time.time() - (time.monotonic() - frame.t_capture)

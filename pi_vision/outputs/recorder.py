@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from ..detections import Detections
 from ..errors import UserError
@@ -40,9 +39,9 @@ class Recorder:
         self._writer: cv2.VideoWriter | None = None
         self._frames = 0
 
-    def write(self, frame: Frame, detections: Detections, image: np.ndarray | None = None) -> None:
+    def write(self, frame: Frame, detections: Detections) -> None:
         if self._writer is None:
-            h, w = image.shape[:2]
+            h, w = frame.image.shape[:2]
             fourcc = cv2.VideoWriter_fourcc(*_FOURCC[self.path.suffix.lower()])
             self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (w, h))
             if not self._writer.isOpened():
@@ -52,7 +51,7 @@ class Recorder:
             free = shutil.disk_usage(self.path.parent).free
             if free < MIN_FREE_BYTES:
                 raise OSError(f"only {free // 2**20} MB left on the disk of {self.path}")
-        self._writer.write(image)
+        self._writer.write(frame.image)
         self._frames += 1
 
     def close(self) -> None:

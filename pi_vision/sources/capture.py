@@ -12,8 +12,8 @@ from ..preprocess import ModelInput
 from .base import FrameSource
 from .frame import Frame, LatestFrameSlot
 
-# Resizes a frame to the detector's input (``Detector.fit``).
-Fit = Callable[[np.ndarray], ModelInput]
+# Resizes a frame to the detector's input (``Detector.resize_for_model``).
+Resize = Callable[[np.ndarray], ModelInput]
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +27,16 @@ class CaptureThread(threading.Thread):
 
     A live source that fails (USB unplugged, RTSP dropped, camera busy) is reopened with
     backoff instead of ending the run: a service must outlive camera hiccups. With
-    ``fit``, frames are resized to the detector's input here, in parallel with detection
+    ``resize_for_model``, frames are resized to the detector's input here, in parallel with detection
     of the previous frame.
     """
 
-    def __init__(self, source: FrameSource, slot: LatestFrameSlot, stop: threading.Event, fit: Fit | None = None):
+    def __init__(self, source: FrameSource, slot: LatestFrameSlot, stop: threading.Event, resize_for_model: Resize | None = None):
         super().__init__(name="capture", daemon=True)
         self.source = source
         self.slot = slot
         self.stop = stop
-        self.fit = fit
+        self.resize_for_model = resize_for_model
         self.reconnects = 0
 
     def run(self) -> None:
@@ -63,11 +63,11 @@ class CaptureThread(threading.Thread):
                 retry = RETRY_FIRST_S
                 image, detect_image = got
                 t_capture = time.monotonic()
-                model_input, fit_s = None, 0.0
-                if self.fit is not None:
-                    model_input = self.fit(detect_image if detect_image is not None else image)
-                    fit_s = time.monotonic() - t_capture
-                self.slot.put(Frame(seq, t_capture, image, model_input, fit_s))
+                model_input, resize_s = None, 0.0
+                if self.resize_for_model is not None:
+                    model_input = self.resize_for_model(detect_image if detect_image is not None else image)
+                    resize_s = time.monotonic() - t_capture
+                self.slot.put(Frame(seq, t_capture, image, model_input, resize_s))
                 seq += 1
         finally:
             self.slot.close()

@@ -16,7 +16,7 @@ class Frame:
     image: np.ndarray  # BGR at display resolution
     # The detector's input, already fitted on the capture thread (or None), and how long that took.
     model_input: ModelInput | None = None
-    fit_s: float = 0.0
+    resize_s: float = 0.0
 
 
 class LatestFrameSlot:
