@@ -8,16 +8,16 @@ import threading
 import time
 from typing import Callable
 
-from .compare import format_table
-from .config import Config, OutputConfig
-from .detections import Detections
-from .detector import Detector, create_detector
-from .monitor import Monitor
-from .object_counts import ObjectCounts
-from .outputs import Output, Outputs
-from .overlay import Overlay
-from .sources import CaptureThread, Frame, FrameSource, LatestFrameSlot, open_source
-from .tracker import Tracker
+from pi_vision.detection.compare import format_table
+from pi_vision.config import Config, OutputConfig
+from pi_vision.detections import Detections
+from pi_vision.detection.detector import Detector, create_detector
+from pi_vision.monitoring.monitor import Monitor
+from pi_vision.tracking.object_counts import ObjectCounts
+from pi_vision.outputs import Output, Outputs
+from pi_vision.outputs.overlay import Overlay
+from pi_vision.sources import CaptureThread, Frame, FrameSource, LatestFrameSlot, open_source
+from pi_vision.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,9 @@ ResultHandler = Callable[[Frame, Detections], None]
 def build_outputs(config: OutputConfig, labels: list[str], fps: float, stop: threading.Event,
                   on_key: Callable[[str], None] | None = None) -> list[Output]:
     """Open the configured outputs now, so a bad path fails at start-up (exit 2)."""
-    from .outputs.display import Display
-    from .outputs.events import EventsWriter
-    from .outputs.recorder import Recorder
+    from pi_vision.outputs.display import Display
+    from pi_vision.outputs.events import EventsWriter
+    from pi_vision.outputs.recorder import Recorder
 
     outputs: list[Output] = []
     if config.events:

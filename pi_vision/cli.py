@@ -8,9 +8,9 @@ import sys
 import dataclasses
 import threading
 
-from . import app, config as config_mod, logging_setup
-from .errors import UserError
-from .settings import OneLineParser, add_flags
+from pi_vision import app, config as config_mod, logging_setup
+from pi_vision.errors import UserError
+from pi_vision.settings import OneLineParser, add_flags
 
 log = logging.getLogger(__name__)
 

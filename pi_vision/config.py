@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 import yaml
 
-from .errors import UserError
-from .settings import SettingError, setting, validate
-from .tracker import TrackerConfig
+from pi_vision.errors import UserError
+from pi_vision.settings import SettingError, setting, validate
+from pi_vision.tracking.tracker import TrackerConfig
 
 
 @dataclass(frozen=True)

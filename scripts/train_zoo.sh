@@ -8,7 +8,7 @@
 # goes on from its weights and fine-tunes the whole backbone with SGD (Adam rewrites the
 # pretrained weights), the box loss weighted down so the shared features keep the classes.
 # Both distil from the fused teachers with 80% of the draws from the COCO scene photos.
-# Re-running resumes each stage from its last checkpoint. Runs go to runs/zoo_<alpha>_{a,b}.
+# Re-running resumes each stage from its last checkpoint and skips finished ones. Runs go to runs/zoo_<alpha>_{a,b}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 alpha=${1:?usage: scripts/train_zoo.sh ALPHA [--float] [--steps-a N] [--steps-b N]}
@@ -26,9 +26,13 @@ while [ $# -gt 0 ]; do
 done
 python=${PYTHON:-.venv/bin/python}
 common=(--alpha "$alpha" --teacher fused --scene-share 0.8 --mosaic 0 --zoom-out 0.1 --paste 0.5)
-"$python" scripts/train.py "${common[@]}" --frozen-blocks 13 --steps "$steps_a" --lr 1.5e-3 --warmup 150 \
+# A stage whose last checkpoint exists is done: skip it rather than load its data again.
+done_at() { [ -d "$1/checkpoints/$(printf 'step_%07d' "$2")" ]; }
+done_at "runs/zoo_${alpha}_a" "$steps_a" ||
+"$python" -m pi_vision.commands.train "${common[@]}" --frozen-blocks 13 --steps "$steps_a" --lr 1.5e-3 --warmup 150 \
     --out "runs/zoo_${alpha}_a"
-"$python" scripts/train.py "${common[@]}" --init-from "runs/zoo_${alpha}_a" --frozen-blocks 0 \
+done_at "runs/zoo_${alpha}_b" "$steps_b" ||
+"$python" -m pi_vision.commands.train "${common[@]}" --init-from "runs/zoo_${alpha}_a" --frozen-blocks 0 \
     --backbone-optimizer sgd --backbone-lr-scale 10 --box-loss-weight 0.25 --steps "$steps_b" --lr 5e-4 \
     --warmup 100 --out "runs/zoo_${alpha}_b"
-"$python" scripts/convert.py "runs/zoo_${alpha}_b" --sizes 128 160 192 224 --precision "${precision[@]}"
+"$python" -m pi_vision.commands.convert "runs/zoo_${alpha}_b" --sizes 128 160 192 224 --precision "${precision[@]}"

@@ -2,12 +2,10 @@
 plus the plugin build and a plugin smoke run where qemu-user and the arm64 root exist."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,16 +13,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses need the module registered
-    spec.loader.exec_module(module)
-    return module
+from research import a72_cost_model as cm
+from research import count_invoke as ci
 
-
-cm = _load("a72_cost_model")
-ci = _load("count_invoke")
 P = {k: v.value for k, v in cm.PUBLISHED.items()}
 REF = cm.REFERENCE_NAME
 
@@ -167,17 +158,17 @@ def test_plugin_builds_and_counts_a_guest_program(tmp_path):
                              text=True).stdout
     src = Path(os.environ.get("PI_VISION_QEMU_SRC", "/var/cache/pi-vision/qemu-src"))
     if not (src / version / "include" / "qemu" / "qemu-plugin.h").is_file():
-        pytest.skip(f"qemu-plugin.h of {version} not fetched yet (scripts/qemu_insn_plugin/build.sh fetches it "
+        pytest.skip(f"qemu-plugin.h of {version} not fetched yet (research/qemu_insn_plugin/build.sh fetches it "
                     f"with apt-get source; not done from a test)")
     if not shutil.which("gcc"):
         pytest.skip("no gcc")
-    build = subprocess.run([str(REPO / "scripts" / "qemu_insn_plugin" / "build.sh"), str(tmp_path)],
+    build = subprocess.run([str(REPO / "research" / "qemu_insn_plugin" / "build.sh"), str(tmp_path)],
                            capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
     plugin = build.stdout.strip().splitlines()[-1]
     root = cm.ROOT
     if not (root / "bin" / "true").exists():
-        pytest.skip(f"no arm64 root at {root} (scripts/arm64_check.sh builds it)")
+        pytest.skip(f"no arm64 root at {root} (research/arm64_check.sh builds it)")
     out = tmp_path / "counts.txt"
     run = subprocess.run(["nice", "-n", "19", "qemu-aarch64", "-cpu", "cortex-a72", "-L", str(root), "-plugin",
                           f"{plugin},out={out}", str(root / "bin" / "true")], capture_output=True, text=True)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pi_vision.agreement import map50
+from pi_vision.detection.agreement import map50
 from pi_vision.detections import Detections
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pi_vision.anchors import AnchorSpec, decode_boxes, encode_boxes, feature_map_sizes, generate_anchors
+from pi_vision.detection.anchors import AnchorSpec, decode_boxes, encode_boxes, feature_map_sizes, generate_anchors
 
 
 def test_reproduces_the_reference_models_anchors(reference_path):

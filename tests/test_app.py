@@ -12,7 +12,7 @@ import pytest
 from fakes import FakeCamera
 from pi_vision import app
 from pi_vision.config import Config, DetectorConfig, MonitorConfig, OutputConfig, RunConfig, SourceConfig
-from pi_vision.detector import TFLiteDetector
+from pi_vision.detection.detector import TFLiteDetector
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
 """The same frames give the same detections on arm64 as on x86.
 
-scripts/arm64_check.sh writes the arm64 side (scripts/dump_detections.py run in a
+research/arm64_check.sh writes the arm64 side (research/dump_detections.py run in a
 Debian 12 arm64 root under qemu, emulating a Pi 4's Cortex-A72) and points
 ``PI_VISION_ARM64_DUMPS`` at it; this test runs the same script's ``dump`` here, on the
 host, and compares frame by frame. Without that variable every test skips, saying so.
@@ -34,7 +34,6 @@ non-maximum suppression. Every other difference fails, with the frame named.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -44,7 +43,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pi_vision.paths import MODELS_DIR, REPO_DIR, reference_model, shared_data_dir
+from pi_vision.paths import MODELS_DIR, reference_model, shared_data_dir
+from research import dump_detections
 
 FLOAT_BOX_TOL = 1e-4
 FLOAT_SCORE_TOL = 1e-4
@@ -58,20 +58,13 @@ MAX_TIE_SHARE = 0.10
 NMS_IOU = 0.5  # overlap above which two same-class boxes compete in NMS
 
 
-def _load_dump_script():
-    spec = importlib.util.spec_from_file_location("dump_detections", REPO_DIR / "scripts" / "dump_detections.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _arm64_dir() -> Path:
     value = os.environ.get("PI_VISION_ARM64_DUMPS")
     if not value:
-        pytest.skip("PI_VISION_ARM64_DUMPS not set: scripts/arm64_check.sh makes the arm64 dumps and runs this test")
+        pytest.skip("PI_VISION_ARM64_DUMPS not set: research/arm64_check.sh makes the arm64 dumps and runs this test")
     path = Path(value)
     if not path.is_dir():
-        pytest.skip(f"PI_VISION_ARM64_DUMPS={path} is not a directory; run scripts/arm64_check.sh")
+        pytest.skip(f"PI_VISION_ARM64_DUMPS={path} is not a directory; run research/arm64_check.sh")
     return path
 
 
@@ -169,13 +162,13 @@ def _compare(model: Path, arm_dir: Path) -> str:
         pytest.skip(f"{model} not found")
     arm_path = arm_dir / f"{model.stem}.json"
     if not arm_path.is_file():
-        pytest.skip(f"no arm64 dump {arm_path}: run scripts/arm64_check.sh")
+        pytest.skip(f"no arm64 dump {arm_path}: run research/arm64_check.sh")
     arm = json.loads(arm_path.read_text())
     # The arm64 side kept its decoded frames and its resized inputs: the networks here
     # run on exactly those pixels (decode and resize are compared in their own tests).
     frames_dir = arm_dir / "frames" if (arm_dir / "frames").is_dir() else None
     inputs_dir = arm_dir / "inputs" if (arm_dir / "inputs" / model.stem).is_dir() else None
-    x86 = _load_dump_script().dump(model, shared_data_dir(), frames_dir=frames_dir, load_inputs=inputs_dir)
+    x86 = dump_detections.dump(model, shared_data_dir(), frames_dir=frames_dir, load_inputs=inputs_dir)
     assert arm["machine"] == "aarch64", f"{arm_path} was made on {arm['machine']}, not aarch64"
     assert arm["model_sha256"] == x86["model_sha256"], f"{model.name} changed since the arm64 dump; rerun the script"
     assert arm["xnnpack_partitions"] >= 1, f"XNNPACK not applied on arm64 for {model.name}"
@@ -237,7 +230,7 @@ def test_video_decoding_across_architectures():
     arm_dir = _arm64_dir()
     if not (arm_dir / "frames").is_dir():
         pytest.skip(f"no decoded arm64 frames in {arm_dir / 'frames'}")
-    dump = _load_dump_script()
+    dump = dump_detections
     x86 = dump.decode_video(shared_data_dir())
     arm = dump.load_frames(arm_dir / "frames")
     diffs = [np.abs(a.astype(np.int16) - b.astype(np.int16)) for a, b in zip(x86, arm)]
@@ -258,9 +251,9 @@ def test_resize_across_architectures(model):
     inputs = arm_dir / "inputs" / model.stem
     if not inputs.is_dir():
         pytest.skip(f"no arm64 inputs in {inputs}")
-    dump = _load_dump_script()
+    dump = dump_detections
     from pi_vision.config import DetectorConfig
-    from pi_vision.detector import TFLiteDetector
+    from pi_vision.detection.detector import TFLiteDetector
 
     detector = TFLiteDetector(DetectorConfig(model=str(model)))
     frames_dir = arm_dir / "frames" if (arm_dir / "frames").is_dir() else None

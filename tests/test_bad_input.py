@@ -102,11 +102,11 @@ TRAIN_CASES = [
 def test_train_script_rejects_bad_input_before_any_work(args, message, tmp_path):
     pytest.importorskip("tensorflow")
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"),
+    result = subprocess.run([sys.executable, "-m", "pi_vision.commands.train",
                              *[a.format(tmp=tmp_path) for a in args]],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
-    ours = [line for line in result.stderr.strip().splitlines() if line.startswith("train.py:")]
+    ours = [line for line in result.stderr.strip().splitlines() if line.startswith("pi-vision-train:")]
     assert len(ours) == 1 and message in ours[0], result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "run").exists()  # nothing written
@@ -123,8 +123,8 @@ def test_convert_script_names_what_to_score_a_custom_run_on(classes, message, tm
         step.mkdir(parents=True)
         (step / "state.json").write_text(json.dumps({"step": 1, "config": {"class_names": classes}}))
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "convert.py"), str(run)], cwd=REPO, env=env,
+    result = subprocess.run([sys.executable, "-m", "pi_vision.commands.convert", str(run)], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("convert.py: ") and message in lines[0], result.stderr
+    assert len(lines) == 1 and lines[0].startswith("pi-vision-convert: ") and message in lines[0], result.stderr

@@ -13,7 +13,7 @@ def test_benchmark_writes_a_table_and_plots(reference_path, tmp_path):
     predictions = tmp_path / "pred.json"
     predictions.write_text(json.dumps({"method": "M", "date": "D", "models": {
         reference_path.stem: {"instructions": 1, "pi4_ms_1_thread": 100.0, "pi4_ms_4_threads": 40.0}}}))
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "benchmark.py"), "--models", str(reference_path),
+    result = subprocess.run([sys.executable, "-m", "pi_vision.commands.benchmark", "--models", str(reference_path),
                              "--threads", "1", "--min-runs", "5", "--max-runs", "25", "--no-map", "--out", str(out),
                              "--pi4-predictions", str(predictions)],
                             capture_output=True, text=True, timeout=300)
@@ -30,7 +30,7 @@ def test_benchmark_writes_a_table_and_plots(reference_path, tmp_path):
 
 
 def test_benchmark_rejects_missing_models(tmp_path):
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "benchmark.py"), "--models",
+    result = subprocess.run([sys.executable, "-m", "pi_vision.commands.benchmark", "--models",
                              str(tmp_path / "nope.tflite")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "not found" in result.stderr
 
@@ -39,7 +39,7 @@ def test_bench_compare_prints_compare_vs_alone(reference_path, tmp_path):
     twin = tmp_path / "twin.tflite"
     twin.write_bytes(reference_path.read_bytes())
     video = reference_path.parent.parent / "videos" / "vtest.avi"
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_compare.py"), "--models", "REFERENCE",
+    result = subprocess.run([sys.executable, "-m", "pi_vision.commands.bench_compare", "--models", "REFERENCE",
                              str(twin), "--source", str(video), "--frames", "8", "--rounds", "1", "--threads", "1"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -52,6 +52,6 @@ def test_bench_compare_prints_compare_vs_alone(reference_path, tmp_path):
 
 
 def test_bench_compare_needs_two_models(tmp_path):
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_compare.py"), "--models", "REFERENCE",
+    result = subprocess.run([sys.executable, "-m", "pi_vision.commands.bench_compare", "--models", "REFERENCE",
                              "--source", "x.avi"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "at least two" in result.stderr

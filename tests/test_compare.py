@@ -55,8 +55,8 @@ def test_compare_config_values(value, message):
 
 
 def test_v_key_cycles_the_shown_variant(reference_path):
-    from pi_vision.compare import CompareDetector
-    from pi_vision.detector import TFLiteDetector
+    from pi_vision.detection.compare import CompareDetector
+    from pi_vision.detection.detector import TFLiteDetector
 
     a, b = (TFLiteDetector(DetectorConfig(model=str(reference_path), threads=1)) for _ in range(2))
     b.name = "b"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from pi_vision.config import Config, DetectorConfig, SourceConfig
-from pi_vision.demo_check import demo_hit_rates
+from pi_vision.commands.demo_hits import demo_hit_rates
 from pi_vision.sources.demo_source import SPRITES, DemoSource
 
 

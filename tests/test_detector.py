@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import yaml
 
-from pi_vision.anchors import AnchorSpec, generate_anchors
+from pi_vision.detection.anchors import AnchorSpec, generate_anchors
 from pi_vision.config import DetectorConfig
-from pi_vision.detector import TFLiteDetector, detect_image
+from pi_vision.detection.detector import TFLiteDetector, detect_image
 from pi_vision.errors import UserError
-from pi_vision.output_layouts import PostprocessLayout, RawSsdLayout
+from pi_vision.detection.output_layouts import PostprocessLayout, RawSsdLayout
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,7 @@ def test_model_card_anchors_only_matter_for_raw_outputs(reference_path, tmp_path
 
 def test_a_cards_score_calibration_puts_scores_on_the_reference_scale(reference_path, data_dir, tmp_path):
     """The runtime maps raw scores through the card's calibration; the threshold is in mapped units."""
-    from pi_vision.score_calibration import ScoreCalibration
+    from pi_vision.detection.score_calibration import ScoreCalibration
 
     image = cv2.imread(str(data_dir / "images" / "cats_and_dogs.jpg"))
     raw = detect_image(TFLiteDetector(DetectorConfig(model=str(reference_path), score_threshold=0.3)), image)

@@ -1,7 +1,7 @@
 import pytest
 
-from pi_vision.model_cost import graph_cost
-from pi_vision.runtime import load_interpreter
+from pi_vision.detection.model_cost import graph_cost
+from pi_vision.detection.runtime import load_interpreter
 
 
 @pytest.mark.parametrize("file, mult_adds_m, params_m", [

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from pi_vision.anchors import AnchorSpec
+from pi_vision.detection.anchors import AnchorSpec
 from pi_vision.errors import UserError
-from pi_vision.model_file import (FOREIGN_SCALING, TRAINED_SCALING, InputScaling, anchor_section, read_card,
+from pi_vision.detection.model_file import (FOREIGN_SCALING, TRAINED_SCALING, InputScaling, anchor_section, read_card,
                                   write_card)
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from pi_vision import logging_setup
-from pi_vision.latency_stats import LogHistogram, summarize_ms
-from pi_vision.monitor import Monitor
-from pi_vision.system_stats import decode_throttled
+from pi_vision.monitoring.latency_stats import LogHistogram, summarize_ms
+from pi_vision.monitoring.monitor import Monitor
+from pi_vision.monitoring.system_stats import decode_throttled
 
 
 @pytest.mark.parametrize("distribution", ["lognormal", "uniform", "bimodal"])
@@ -92,7 +92,7 @@ def test_throttle_flags(value, flags):
 
 
 def test_process_cpu_over_the_run_and_since_the_last_sample():
-    from pi_vision.system_stats import SystemStats
+    from pi_vision.monitoring.system_stats import SystemStats
 
     stats = SystemStats()
     end = time.process_time() + 0.3

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from pi_vision.detections import Detections
-from pi_vision.monitor import format_text
-from pi_vision.object_counts import ObjectCounts, format_counts
+from pi_vision.monitoring.monitor import format_text
+from pi_vision.tracking.object_counts import ObjectCounts, format_counts
 
 LABELS = ["person", "bicycle", "car"]
 

@@ -14,7 +14,7 @@ from pi_vision.outputs import recorder as recorder_mod
 from pi_vision.outputs.display import Display
 from pi_vision.outputs.events import EventsWriter
 from pi_vision.outputs.recorder import Recorder
-from pi_vision.overlay import Overlay, track_colour
+from pi_vision.outputs.overlay import Overlay, track_colour
 from pi_vision.sources import Frame
 
 LABELS = ["person", "bicycle", "car"]
@@ -128,7 +128,7 @@ def test_track_colours_are_stable_and_distinct():
 
 
 def test_banner_patches_are_exactly_what_drawing_the_text_gives():
-    from pi_vision.overlay import _draw_label
+    from pi_vision.outputs.overlay import _draw_label
     lines = ["model | 2 threads | 85.3 fps | invoke p50 9.4 ms", "gjpqy| second line"]
     for w, h in [(640, 480), (200, 30)]:
         rng = np.random.default_rng(0)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from pi_vision.model_file import FOREIGN_SCALING, TRAINED_SCALING
-from pi_vision.preprocess import InputSpec, Preprocessor
+from pi_vision.detection.model_file import FOREIGN_SCALING, TRAINED_SCALING
+from pi_vision.detection.preprocess import InputSpec, Preprocessor
 
 
 @pytest.mark.parametrize("dtype, scale, zero_point, pixel, expected", [

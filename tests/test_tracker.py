@@ -13,12 +13,12 @@ from functools import cache
 import numpy as np
 import pytest
 
-from pi_vision import kalman
-from pi_vision import tracker as tracker_module
+from pi_vision.tracking import kalman
+from pi_vision.tracking import tracker as tracker_module
 from pi_vision.detections import NO_TRACK, Detections
-from pi_vision.boxes import iou_matrix
-from pi_vision.tracker import Tracker, TrackerConfig, assign
-from pi_vision.tracking_metrics import MotAccumulator
+from pi_vision.detection.boxes import iou_matrix
+from pi_vision.tracking.tracker import Tracker, TrackerConfig, assign
+from pi_vision.tracking.metrics import MotAccumulator
 from tracking_scenarios import BROKEN_ASSOCIATIONS, SCENARIOS, evaluate, generate
 
 

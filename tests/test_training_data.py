@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from pi_vision.anchors import generate_anchors
+from pi_vision.detection.anchors import generate_anchors
 from pi_vision.training.augment import AugmentConfig, compose, flip, view_labels
 from pi_vision.training.data.coco import read_coco
 from pi_vision.training.data.voc import read_voc
 from pi_vision.training.data.yolo import read_yolo
-from pi_vision.training.labels import BoxLabels
+from pi_vision.training.box_labels import BoxLabels
 from pi_vision.training.data.sample import Sample
 from pi_vision.training.loader import ImageStore, layer_anchor_counts
 from pi_vision.training.model_spec import zoo_anchor_spec

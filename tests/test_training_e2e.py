@@ -13,11 +13,12 @@ pytest.importorskip("pycocotools")
 
 from pi_vision.training import checkpoint  # noqa: E402
 from pi_vision.training.data.recipes import voc_split  # noqa: E402
-from pi_vision.training.export import EvalSet, earlier_stage, export_run  # noqa: E402
-from pi_vision.training.jobs import write_coco_json  # noqa: E402
+from pi_vision.training.export import EvalSet, export_run  # noqa: E402
+from pi_vision.training.model_card import earlier_stage  # noqa: E402
+from pi_vision.training.image_sets import write_coco_json  # noqa: E402
 from pi_vision.training.loader import ImageStore  # noqa: E402
 from pi_vision.config import DetectorConfig  # noqa: E402
-from pi_vision.detector import TFLiteDetector, detect_image  # noqa: E402
+from pi_vision.detection.detector import TFLiteDetector, detect_image  # noqa: E402
 from pi_vision.training.trainer import TrainConfig, Trainer  # noqa: E402
 
 

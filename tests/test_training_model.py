@@ -9,7 +9,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 import keras  # noqa: E402
 
-from pi_vision.anchors import generate_anchors  # noqa: E402
+from pi_vision.detection.anchors import generate_anchors  # noqa: E402
 from pi_vision.training.complexity import count  # noqa: E402
 from pi_vision.training.model import build_ssd, mobilenet_v1_classifier  # noqa: E402
 from pi_vision.training.model_spec import SSDConfig  # noqa: E402
@@ -39,7 +39,7 @@ def test_half_width_160_stays_in_the_issue_budget():
 def test_keras_and_tflite_counters_agree(data_dir):
     """Both counters on the same network: our Keras classifier and the ImageNet 0.5/160 file."""
     from pi_vision.training.backbone_init import backbone_file
-    from pi_vision.model_cost import file_cost
+    from pi_vision.detection.model_cost import file_cost
 
     path = backbone_file(0.5)
     if not path.exists():
@@ -130,13 +130,13 @@ def test_model_names_are_the_ones_users_type(alpha, size, expected):
     (2, "the reference's dense outputs on the full image + 2x2 tiles on images at least 320 px a side; every"),
 ])
 def test_model_card_names_the_teacher_views_the_run_used(tiles, expected):
-    from pi_vision.training.export import _teacher_description
-    assert _teacher_description(0.3, tiles).startswith(expected)
+    from pi_vision.training.model_card import teacher_description
+    assert teacher_description(0.3, tiles).startswith(expected)
 
 
 def test_the_model_card_names_earlier_sessions_on_other_data(tmp_path):
     from pi_vision.training import checkpoint
-    from pi_vision.training.export import data_history
+    from pi_vision.training.model_card import data_history
     sessions = [{"from_step": 0, "config": {"data": {"images": 100}}},
                 {"from_step": 500, "config": {"data": {"images": 100}}},
                 {"from_step": 800, "config": {"data": {"images": 4000}}}]

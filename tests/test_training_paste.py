@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pi_vision.training.labels import BoxLabels
+from pi_vision.training.box_labels import BoxLabels
 from pi_vision.training.paste import ObjectBank, PasteConfig, paste_objects
 
 

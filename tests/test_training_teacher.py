@@ -8,7 +8,7 @@ import pytest
 
 from pi_vision.training.classes import COCO80_NAMES
 from pi_vision.training.data.pseudo_labels import PseudoLabelCache, merge_with_human
-from pi_vision.training.labels import BoxLabels
+from pi_vision.training.box_labels import BoxLabels
 from pi_vision.training.teacher import Teacher, TeacherConfig
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from pi_vision.training.classes import COCO80_NAMES
-from pi_vision.score_calibration import ScoreCalibration
+from pi_vision.detection.score_calibration import ScoreCalibration
 from pi_vision.training.fusion import FusionConfig, fuse
-from pi_vision.training.labels import BoxLabels
+from pi_vision.training.box_labels import BoxLabels
 from pi_vision.training.yolox_teacher import STRIDES, YoloxTeacher, decode, grid_offsets
 
 

@@ -202,13 +202,13 @@ SCENARIOS = {s.name: s for s in (_crossing(), _stop_and_go(), _enter_leave(), _c
 
 
 def no_association(iou: np.ndarray, min_iou: float) -> tuple[np.ndarray, np.ndarray]:
-    """Stand-in for ``pi_vision.tracker.assign`` that never pairs anything."""
+    """Stand-in for ``pi_vision.tracking.tracker.assign`` that never pairs anything."""
     empty = np.zeros(0, dtype=np.intp)
     return empty, empty
 
 
 def blind_association(iou: np.ndarray, min_iou: float) -> tuple[np.ndarray, np.ndarray]:
-    """Stand-in for ``pi_vision.tracker.assign`` that pairs rows and columns in order, ignoring overlap."""
+    """Stand-in for ``pi_vision.tracking.tracker.assign`` that pairs rows and columns in order, ignoring overlap."""
     k = min(iou.shape)
     return np.arange(k), np.arange(k)
 
@@ -221,7 +221,7 @@ def evaluate(seq: Sequence, tracker, detect_every: int = 1):
 
     Returns the summary and every id the tracker output, frame by frame.
     """
-    from pi_vision.tracking_metrics import MotAccumulator
+    from pi_vision.tracking.metrics import MotAccumulator
 
     acc = MotAccumulator()
     ids_per_frame = []
@@ -239,7 +239,7 @@ def _print_table(seeds=(1, 2, 3)) -> None:
     """The table for the report: ``.venv/bin/python tests/tracking_scenarios.py``."""
     from unittest import mock
 
-    from pi_vision import tracker as tracker_module
+    from pi_vision.tracking import tracker as tracker_module
 
     print("scenario      detect  association         seed  IDsw  frag   MOTA   (FN, FP, GT)")
     for name, scenario in SCENARIOS.items():
@@ -256,8 +256,4 @@ def _print_table(seeds=(1, 2, 3)) -> None:
 
 
 if __name__ == "__main__":
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     _print_table()

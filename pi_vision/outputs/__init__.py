@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from ..detections import Detections
-from ..sources import Frame
+from pi_vision.detections import Detections
+from pi_vision.sources import Frame
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ import logging
 import time
 from pathlib import Path
 
-from ..detections import Detections
-from ..errors import UserError
-from ..labels import label_name
-from ..sources import Frame
+from pi_vision.detections import Detections
+from pi_vision.errors import UserError
+from pi_vision.detection.labels import label_name
+from pi_vision.sources import Frame
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import cv2
 
-from ..detections import Detections
-from ..errors import UserError
-from ..sources import Frame
+from pi_vision.detections import Detections
+from pi_vision.errors import UserError
+from pi_vision.sources import Frame
 
 log = logging.getLogger(__name__)
 

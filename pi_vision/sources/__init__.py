@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import logging
 
-from ..config import SourceConfig
-from ..errors import UserError
-from .base import FrameSource
-from .capture import CaptureThread
-from .demo_source import DemoSource
-from .frame import Frame, LatestFrameSlot
-from .opencv_source import OpenCVSource
-from .picamera2_source import Picamera2Source, camera_present
+from pi_vision.config import SourceConfig
+from pi_vision.errors import UserError
+from pi_vision.sources.base import FrameSource
+from pi_vision.sources.capture import CaptureThread
+from pi_vision.sources.demo_source import DemoSource
+from pi_vision.sources.frame import Frame, LatestFrameSlot
+from pi_vision.sources.opencv_source import OpenCVSource
+from pi_vision.sources.picamera2_source import Picamera2Source, camera_present
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..preprocess import ModelInput
-from .base import FrameSource
-from .frame import Frame, LatestFrameSlot
+from pi_vision.detection.preprocess import ModelInput
+from pi_vision.sources.base import FrameSource
+from pi_vision.sources.frame import Frame, LatestFrameSlot
 
 # Resizes a frame to the detector's input (``Detector.resize_for_model``).
 Resize = Callable[[np.ndarray], ModelInput]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..preprocess import ModelInput
+from pi_vision.detection.preprocess import ModelInput
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import logging
 import cv2
 import numpy as np
 
-from ..config import SourceConfig
-from ..errors import UserError
+from pi_vision.config import SourceConfig
+from pi_vision.errors import UserError
 
 log = logging.getLogger(__name__)
 

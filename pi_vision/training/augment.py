@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from pi_vision.settings import setting, validate
-from pi_vision.training.labels import BoxLabels
+from pi_vision.training.box_labels import BoxLabels
 
 PAD_VALUE = 124  # roughly the dataset mean, so padding looks like nothing in particular
 

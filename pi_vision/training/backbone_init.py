@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from pi_vision.output_layouts import dequantize
+from pi_vision.detection.output_layouts import dequantize
 from pi_vision.paths import shared_data_dir
 from pi_vision.training.model_spec import MOBILENET_V1_BLOCKS
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from pi_vision.model_cost import GraphCost
+from pi_vision.detection.model_cost import GraphCost
 
 
 def _spatial(shape) -> int:

@@ -18,8 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pi_vision.anchors import BOX_SCALES, generate_anchors
-from pi_vision.model_file import (LABELS_FILE, OUTPUT_SIGNATURE_KEYS, OUTPUT_TENSOR_NAMES, POSTPROCESS_OP,
+from pi_vision.detection.anchors import BOX_SCALES, generate_anchors
+from pi_vision.detection.model_file import (LABELS_FILE, OUTPUT_SIGNATURE_KEYS, OUTPUT_TENSOR_NAMES, POSTPROCESS_OP,
                                   TRAINED_SCALING)
 from pi_vision.training.model import build_ssd
 from pi_vision.training.model_spec import SSDConfig

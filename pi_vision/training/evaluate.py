@@ -14,7 +14,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from pi_vision.config import DetectorConfig
-from pi_vision.detector import TFLiteDetector, detect_image
+from pi_vision.detection.detector import TFLiteDetector, detect_image
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""From a training run to shipped files: .tflite per input size and precision, plus model cards."""
+"""From a training run to shipped files: .tflite per input size and precision, each with its
+model card (written by ``model_card.py``), score calibration and yardstick scores."""
 from __future__ import annotations
 
 import json
@@ -11,23 +12,21 @@ import cv2
 import numpy as np
 
 from pi_vision.config import DetectorConfig
-from pi_vision.detector import TFLiteDetector, detect_image
-from pi_vision.model_file import LABELS_FILE, TRAINED_SCALING, anchor_section, card_path, write_card
+from pi_vision.detection.detector import TFLiteDetector, detect_image
+from pi_vision.detection.model_file import card_path, write_card
 from pi_vision.paths import reference_model
-from pi_vision.score_calibration import ScoreCalibration
+from pi_vision.detection.score_calibration import ScoreCalibration
 from pi_vision.training import checkpoint
-from pi_vision.training.augment import AugmentConfig
 from pi_vision.training.classes import COCO80_NAMES
 from pi_vision.training.complexity import count
 from pi_vision.training.convert import PostProcessConfig, convert, inference_model
 from pi_vision.training.data.images import list_images
 from pi_vision.training.data.recipes import COCO_SCENES
 from pi_vision.training.data.sample import load_rgb
-from pi_vision.training.evaluate import EvalResult, evaluate_model
-from pi_vision.training.jobs import FUSION
+from pi_vision.training.evaluate import evaluate_model
+from pi_vision.training.model_card import build_card, evaluation_section, training_minutes
 from pi_vision.training.model_spec import SSDConfig
 from pi_vision.training.yardsticks import Yardstick, score_model
-from pi_vision.training.teacher import TeacherConfig
 
 log = logging.getLogger(__name__)
 
@@ -45,60 +44,6 @@ def calibration_images(data_dir: Path, count_: int = 200, seed: int = 0) -> list
         list_images(data_dir / "pedestrians" / "images")
     random.Random(seed).shuffle(pool)
     return pool[:count_]
-
-
-# Longer gaps between a run's log lines are pauses between resumed runs, not training.
-MAX_LOG_GAP_S = 600
-
-
-def training_minutes(run_dir: Path, until_step: int) -> float:
-    """Wall time the run spent training up to ``until_step``, from its metrics log."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        return 0.0
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    times = [r["time"] for r in records if r["step"] <= until_step]
-    gaps = [b - a for a, b in zip(times, times[1:])]
-    return round(sum(g for g in gaps if 0 < g < MAX_LOG_GAP_S) / 60, 1)
-
-
-def _stage_recipe(config: dict) -> dict:
-    """How one training stage treated the backbone, the losses and the images (from its run config)."""
-    data = config.get("data") or {}
-    return {"frozen_backbone_blocks": config.get("frozen_blocks", 0),
-            "backbone_optimizer": config.get("backbone_optimizer", "adamw"),
-            "box_loss_weight": config.get("box_loss_weight", 1.0),
-            "augmentation": _augmentation_description(config.get("augment") or {}),
-            **({"teachers": data.get("teacher", "reference"),
-                "coco_scene_share": config.get("scene_share") or "natural"} if data.get("recipe") == "coco" else {})}
-
-
-def data_history(run_dir: Path, config: dict) -> list[dict] | None:
-    """Earlier sessions of a resumed run that trained on other data than its last, from the run
-    record (runs older than the record kept this list in their config)."""
-    path = Path(run_dir) / checkpoint.RUN_RECORD
-    if not path.exists():
-        return (config.get("data") or {}).get("history")
-    sessions = json.loads(path.read_text())["sessions"]
-    return [{"until_step": later["from_step"], "data": session["config"]["data"]}
-            for session, later in zip(sessions, sessions[1:])
-            if session["config"]["data"] != config.get("data")] or None
-
-
-def earlier_stage(init_from: str | None) -> dict | None:
-    """What the run started from when it was initialised from another run's checkpoint."""
-    if not init_from:
-        return None
-    path = Path(init_from)
-    ckpt = path if (path / checkpoint.STATE).exists() else checkpoint.latest(path / "checkpoints")
-    if ckpt is None:
-        return {"checkpoint": init_from, "note": "no longer on disk"}
-    state = json.loads((ckpt / checkpoint.STATE).read_text())
-    config = state.get("config", {})
-    run_dir = ckpt.parent.parent
-    return {"checkpoint": str(ckpt), "steps": state["step"], **_stage_recipe(config),
-            "wall_time_minutes": training_minutes(run_dir, state["step"]),
-            "initialised_from": earlier_stage(config.get("init_from"))}
 
 
 def model_name(alpha: float, size: int, prefix: str = "ssd_mbv1") -> str:
@@ -133,7 +78,7 @@ def export_run(run_dir: Path, out_dir: Path, sizes: list[int], precisions: list[
             images = (lambda: (load_rgb(p) for p in calibration)) if precision == "int8" else None
             convert(model, ssd, size, path, labels, images, post)
             # The card goes first: the runtime reads the input scaling from it, to calibrate and to score.
-            card = _card(name, path, ssd, size, precision, complexity, labels, config, state["step"], ckpt,
+            card = build_card(name, path, ssd, size, precision, complexity, labels, config, state["step"], ckpt,
                          post, len(calibration), training_minutes(run_dir, state["step"]))
             write_card(card_path(path), card)
             if score_photos:
@@ -143,7 +88,7 @@ def export_run(run_dir: Path, out_dir: Path, sizes: list[int], precisions: list[
                 write_card(card_path(path), card)
             if eval_set:
                 result = evaluate_model(path, eval_set.annotations, eval_set.images)
-                card.update(_evaluation(result, eval_set, size))
+                card.update(evaluation_section(result, eval_set, size))
                 write_card(card_path(path), card)
                 log.info("%s: mAP %.3f mAP@.5 %.3f invoke %.1f ms", name, result.map, result.map50, result.mean_invoke_ms)
             if yardstick is not None:
@@ -182,92 +127,3 @@ def detection_scores(model_path: Path, photos: list[Path]) -> np.ndarray:
     return np.concatenate([detect_image(detector, cv2.imread(str(p))).scores for p in photos])
 
 
-def _teacher_description(min_score, tiles: int, teacher: str = "reference") -> str:
-    t = TeacherConfig(tile_grid=tiles)
-    views = "the full image" + (f" + {tiles}x{tiles} tiles on images at least {t.tile_min_side} px a side"
-                                if tiles > 1 else "")
-    reference = f"the reference's dense outputs on {views}"
-    yolox = "YOLOX-Nano (416 letterbox)"
-    fusion = FUSION
-    who = {"reference": reference, "yolox": yolox,
-           "fused": (f"{reference} and {yolox}, YOLOX's scores calibrated onto the reference's by rank, "
-                     f"fused by weighted box fusion (IoU {fusion.iou}, weights {fusion.weights[0]:g}:"
-                     f"{fusion.weights[1]:g}, scores {fusion.conf_type})")}[teacher]
-    return (f"{who}; every (box, class) with score >= {min_score} as a soft target, "
-            f"per-class NMS {t.nms_iou}, top {t.max_boxes} per image and teacher")
-
-
-
-def _augmentation_description(overrides: dict) -> str:
-    # Runs recorded before crop_aspect existed cropped at the natural aspect.
-    a = AugmentConfig(**({"crop_aspect": "natural"} | overrides))
-    return (f"2x2 mosaic (p {a.mosaic_probability}), random crops (p {a.crop_probability}, "
-            f"{a.crop_aspect} aspect), zoom-out "
-            f"(p {a.zoom_out_probability}), flip, colour jitter"
-            + (f", object paste (p {a.paste_probability}, up to {a.paste_max_objects})" if a.paste_probability else "")
-            + f"; labels under {a.min_box_pixels:g} px dropped")
-
-
-def _card(name, path, ssd, size, precision, complexity, labels, config, step, ckpt, post,
-          calibration_count: int, minutes: float) -> dict:
-    coco = list(labels) == list(COCO80_NAMES)
-    data = config.get("data") or {}
-    card = {
-        "name": name,
-        "file": path.name,
-        "architecture": "MobileNet v1 backbone + SSDLite head (depthwise-separable predictors)",
-        "alpha": ssd.alpha,
-        "input": {"shape": [1, size, size, 3], "dtype": "uint8" if precision == "int8" else "float32",
-                  "color": "RGB", "scaling": TRAINED_SCALING.to_card()},
-        "precision": f"int8 (full integer, calibrated on {calibration_count} real photos/frames)" if precision == "int8" else "float32",
-        "mult_adds": complexity.mult_adds,
-        "params": complexity.params,
-        "file_size_bytes": path.stat().st_size,
-        "outputs": {"op": "TFLite_Detection_PostProcess", "max_detections": post.max_detections,
-                    "score_threshold": post.score_threshold, "iou_threshold": post.iou_threshold,
-                    "boxes": "[1, N, 4] ymin, xmin, ymax, xmax normalised", "classes": "[1, N]", "scores": "[1, N]",
-                    "count": "[1]"},
-        "classes": {
-            "numbering": ("80 contiguous COCO classes in category-id order; " if coco else "")
-                         + f"output class k = line k of the packed {LABELS_FILE}",
-            "count": len(labels),
-            "labels": list(labels),
-        },
-        "anchors": anchor_section(ssd.anchor_spec, size),
-        "training": {
-            "recipe": "distilled from COCO detectors (teacher below, labels cached) on unlabelled COCO scene "
-                      "photos, other photos, video frames and pedestrian frames (person boxes mixed in)"
-                      if coco else "human-labelled custom set",
-            "backbone_init": "ImageNet MobileNet v1 (dequantized .tflite)" if config.get("pretrained_backbone", True)
-            else "random",
-            **_stage_recipe(config),
-            "images": data.get("images", "not recorded by this run"),
-            "teacher": _teacher_description(data.get("min_pseudo_score", "unrecorded"),
-                                            data.get("teacher_tiles", TeacherConfig().tile_grid),
-                                            data.get("teacher", "reference")) if coco else None,
-            "data_history": data_history(ckpt.parent.parent, config),
-            "loss": ("softmax cross-entropy over background + classes, 3 hard negatives per positive"
-                     if ssd.class_loss == "softmax" else "quality focal loss on soft per-class targets")
-                    + " (anchors IoU >= 0.5) + smooth L1 on box encodings",
-            "hard_labels": data.get("hard_labels", False),
-            "repeat_factor_sampling_threshold": config.get("repeat_threshold", 0.0),
-            "coco_scene_share": config.get("scene_share") or "natural (one draw per image)",
-            "multi_scale_sizes": config["sizes"],
-            "batch_size": config["batch_size"],
-            "steps": step,
-            "backbone_lr_scale": config.get("backbone_lr_scale", 1.0),
-            "wall_time_minutes": minutes,
-            "trained_on": "2-core x86 CPU, TensorFlow CPU",
-            "checkpoint": str(ckpt),
-            "initialised_from": earlier_stage(config.get("init_from")),
-        },
-    }
-    return card
-
-
-def _evaluation(result: EvalResult, eval_set: EvalSet, size: int) -> dict:
-    return {"evaluation": {"dataset": eval_set.name, "images": result.images,
-                           "mAP": round(result.map, 4), "mAP50": round(result.map50, 4),
-                           "protocol": f"pycocotools bbox, {size}x{size} resize, all images"},
-            "latency": {"invoke_ms_mean": round(result.mean_invoke_ms, 2),
-                        "where": "ai_edge_litert on the 2-core x86 training machine, 2 threads (not a Pi)"}}

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pi_vision.score_calibration import ScoreCalibration
-from pi_vision.training.labels import BoxLabels
+from pi_vision.detection.score_calibration import ScoreCalibration
+from pi_vision.training.box_labels import BoxLabels
 
 @dataclass(frozen=True)
 class FusionConfig:

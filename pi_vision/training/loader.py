@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pi_vision.anchors import AnchorSpec, feature_map_sizes, generate_anchors
+from pi_vision.detection.anchors import AnchorSpec, feature_map_sizes, generate_anchors
 from pi_vision.training.augment import AugmentConfig, compose
 from pi_vision.training.data.pseudo_labels import PseudoLabelCache, merge_with_human
 from pi_vision.training.data.sample import Sample, load_rgb
-from pi_vision.training.labels import BoxLabels
+from pi_vision.training.box_labels import BoxLabels
 from pi_vision.training.paste import ObjectBank, paste_objects
 from pi_vision.training.sampling import sampling_probabilities
 from pi_vision.training.targets import AnchorMatcher, MatchConfig

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pi_vision.anchors import AnchorSpec
+from pi_vision.detection.anchors import AnchorSpec
 
 # (pointwise depth, stride) of the 13 depthwise-separable blocks of MobileNet v1.
 MOBILENET_V1_BLOCKS: tuple[tuple[int, int], ...] = (

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from pi_vision.training.augment import clip_to, drop_small, flip, place, view_labels
-from pi_vision.training.labels import BoxLabels
+from pi_vision.training.box_labels import BoxLabels
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pi_vision.training.labels import BoxLabels
+from pi_vision.training.box_labels import BoxLabels
 
 
 def repeat_factors(labels: list[BoxLabels], num_classes: int, threshold: float, min_score: float = 0.5) -> np.ndarray:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pi_vision.anchors import encode_boxes
-from pi_vision.boxes import iou_matrix
-from pi_vision.anchors import anchors_to_corners
-from pi_vision.training.labels import BoxLabels
+from pi_vision.detection.anchors import encode_boxes
+from pi_vision.detection.boxes import iou_matrix
+from pi_vision.detection.anchors import anchors_to_corners
+from pi_vision.training.box_labels import BoxLabels
 
 
 @dataclass(frozen=True)

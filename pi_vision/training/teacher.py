@@ -17,11 +17,11 @@ import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from pi_vision.anchors import AnchorSpec, generate_anchors
-from pi_vision.boxes import batched_nms
-from pi_vision.output_layouts import RawSsdLayout, dequantize
+from pi_vision.detection.anchors import AnchorSpec, generate_anchors
+from pi_vision.detection.boxes import batched_nms
+from pi_vision.detection.output_layouts import RawSsdLayout, dequantize
 from pi_vision.training.classes import reference_slots_for_coco80
-from pi_vision.training.labels import BoxLabels
+from pi_vision.training.box_labels import BoxLabels
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
-"""What a training run does, each setting described once (its flag in scripts/train.py too).
+"""What a training run does, each setting described once (its flag in pi-vision-train too).
 
-Free of TensorFlow, so ``scripts/train.py --help`` and bad flags answer at once.
+Free of TensorFlow, so ``pi-vision-train --help`` and bad flags answer at once.
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pi_vision.model_file import TRAINED_SCALING
+from pi_vision.detection.model_file import TRAINED_SCALING
 from pi_vision.training import checkpoint
 from pi_vision.training.augment import AugmentConfig
 from pi_vision.training.backbone_init import backbone_file, backbone_layer_names, load_backbone

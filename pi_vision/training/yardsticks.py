@@ -79,7 +79,7 @@ def load_yardstick(data_dir: Path) -> Yardstick:
 def score_model(model_path: Path, yardstick: Yardstick, num_threads: int = 2) -> dict[str, tuple[float, float]]:
     """(mAP, mAP@.5) of a detection .tflite on each yardstick and pooled, as the app runs it."""
     from pi_vision.config import DetectorConfig
-    from pi_vision.detector import TFLiteDetector
+    from pi_vision.detection.detector import TFLiteDetector
     from pi_vision.training.evaluate import coco_results, label_to_category
 
     detector = TFLiteDetector(DetectorConfig(model=str(model_path), threads=num_threads, score_threshold=0.0))

@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pi_vision.boxes import batched_nms
-from pi_vision.training.labels import BoxLabels
+from pi_vision.detection.boxes import batched_nms
+from pi_vision.training.box_labels import BoxLabels
 
 log = logging.getLogger(__name__)
 

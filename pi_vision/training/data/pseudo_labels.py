@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pi_vision.boxes import iou_matrix
-from pi_vision.score_calibration import ScoreCalibration
+from pi_vision.detection.boxes import iou_matrix
+from pi_vision.detection.score_calibration import ScoreCalibration
 from pi_vision.training.data.sample import Sample, load_rgb
 from pi_vision.training.fusion import FusionConfig, fuse_calibrated
-from pi_vision.training.labels import BoxLabels
+from pi_vision.training.box_labels import BoxLabels
 from pi_vision.training.teacher import Teacher
 
 log = logging.getLogger(__name__)

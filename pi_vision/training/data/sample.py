@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pi_vision.training.labels import BoxLabels
+from pi_vision.training.box_labels import BoxLabels
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from pi_vision.training.data.sample import Sample
-from pi_vision.training.labels import BoxLabels
+from pi_vision.training.box_labels import BoxLabels
 
 log = logging.getLogger(__name__)
 

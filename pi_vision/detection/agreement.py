@@ -1,0 +1,57 @@
+"""How far one detector's output agrees with another's: mAP@.5, the second taken as truth.
+
+Used by compare mode to show what a cheaper variant loses against the most expensive
+one on the very frames the camera sees, without any labels.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pi_vision.detections import Detections
+from pi_vision.detection.boxes import iou_matrix
+
+# COCO's 101 recall points, so the figure reads like pycocotools' AP@.5.
+_RECALL_POINTS = np.linspace(0.0, 1.0, 101)
+
+
+def _class_ap(scores: np.ndarray, true_positive: np.ndarray, n_truth: int) -> float:
+    order = np.argsort(-scores, kind="stable")
+    tp = np.cumsum(true_positive[order])
+    fp = np.cumsum(~true_positive[order])
+    recall = tp / n_truth
+    precision = tp / np.maximum(tp + fp, 1)
+    # Precision envelope: the best precision at this recall or beyond.
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]
+    index = np.searchsorted(recall, _RECALL_POINTS, side="left")
+    return float(np.where(index < len(envelope), envelope[np.minimum(index, len(envelope) - 1)], 0.0).mean())
+
+
+def map50(predictions: list[Detections], truths: list[Detections], iou_threshold: float = 0.5) -> float:
+    """Mean over the truth's classes of AP@``iou_threshold``; frames are aligned lists.
+
+    Returns nan when the truth has no boxes at all (nothing to agree on).
+    """
+    classes = np.unique(np.concatenate([t.class_ids for t in truths])) if truths else np.zeros(0)
+    if classes.size == 0:
+        return float("nan")
+    aps = []
+    for c in classes:
+        scores, hits, n_truth = [], [], 0
+        for pred, truth in zip(predictions, truths):
+            p, t = pred[pred.class_ids == c], truth[truth.class_ids == c]
+            n_truth += len(t)
+            if len(p) == 0:
+                continue
+            order = np.argsort(-p.scores, kind="stable")
+            iou = iou_matrix(p.boxes[order], t.boxes) if len(t) else np.zeros((len(p), 0))
+            taken = np.zeros(len(t), dtype=bool)
+            for row in range(len(order)):  # greedy by score, as COCO matches
+                candidates = np.where(taken, -1.0, iou[row]) if len(t) else iou[row]
+                best = int(np.argmax(candidates)) if len(t) else -1
+                hit = best >= 0 and candidates[best] >= iou_threshold
+                if hit:
+                    taken[best] = True
+                hits.append(hit)
+            scores.extend(p.scores[order].tolist())
+        aps.append(_class_ap(np.array(scores), np.array(hits, dtype=bool), n_truth) if scores else 0.0)
+    return float(np.mean(aps))

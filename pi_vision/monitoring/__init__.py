@@ -1,0 +1,1 @@
+"""Monitoring: per-stage latency percentiles, FPS, drops and system stats for the log."""

@@ -1,0 +1,1 @@
+"""Tracking: Detections in, the same with track ids out."""
