@@ -3,6 +3,7 @@ with every stage timed by the monitor."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -16,7 +17,11 @@ from pi_vision.monitoring.monitor import Monitor
 from pi_vision.tracking.object_counts import ObjectCounts
 from pi_vision.outputs import Output, Outputs
 from pi_vision.outputs.overlay import Overlay
-from pi_vision.sources import CaptureThread, Frame, FrameSource, LatestFrameSlot, open_source
+from pi_vision.errors import SourceUnavailable, UserError
+from pi_vision.monitoring.hang_watch import HangWatch
+from pi_vision.monitoring.monitor import format_text
+from pi_vision.monitoring.systemd_notify import SystemdNotifier
+from pi_vision.sources import CaptureThread, Frame, FrameSource, LatestFrameSlot, describe, open_source
 from pi_vision.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -25,7 +30,10 @@ log = logging.getLogger(__name__)
 # (so a stalled camera shows up as 0 fps instead of silence).
 FRAME_WAIT_S = 0.25
 # Bound on waiting for the capture thread at exit (SIGTERM must finish within 2 s).
-CAPTURE_JOIN_S = 1.0
+CAPTURE_JOIN_S = 1.5
+# In a camera outage the loop still tells the watchdog it is alive, as long as the capture
+# supervisor (retrying the camera) has shown a pulse this recently: a hang anywhere stops the pings.
+SUPERVISOR_STALE_S = 30.0
 
 ResultHandler = Callable[[Frame, Detections], None]
 
@@ -39,9 +47,10 @@ def build_outputs(config: OutputConfig, labels: list[str], fps: float, stop: thr
 
     outputs: list[Output] = []
     if config.events:
-        outputs.append(EventsWriter(config.events, labels))
+        outputs.append(EventsWriter(config.events, labels, int(config.events_max_mb * 2**20), config.events_keep))
     if config.record:
-        outputs.append(Recorder(config.record, fps))
+        outputs.append(Recorder(config.record, fps, config.record_segment_s, int(config.record_max_mb * 2**20),
+                                config.record_max_age_h * 3600))
     if config.display:
         outputs.append(Display(stop, on_key=on_key))
     return outputs
@@ -56,67 +65,181 @@ def _banner(detector: Detector, monitor: Monitor) -> list[str]:
     return lines + (format_table(variants) if variants else [])
 
 
+class Stages:
+    """What a config reload may swap while the camera keeps running: the detector, the
+    tracker and the outputs, built from one config."""
+
+    def __init__(self, config: Config, stop: threading.Event, detector: Detector | None = None,
+                 extra_outputs: list[Output] = (), fps: float | None = None):
+        self.config = config
+        self.detector = detector or create_detector(config.detector)
+        self.tracker = Tracker(config.tracker) if config.tracker.enabled else None
+        self._tune_detector()
+        self._stop = stop
+        self._fps = fps or config.source.fps
+        self._extra_outputs = list(extra_outputs)
+        self.outputs = self._build_outputs(config)
+
+    def _tune_detector(self) -> None:
+        # The tracker's second matching stage needs the low-score detections too.
+        self.detector.score_threshold = (min(self.config.detector.score_threshold, self.config.tracker.low_score)
+                                         if self.tracker else self.config.detector.score_threshold)
+
+    def _build_outputs(self, config: Config) -> Outputs:
+        outputs = Outputs(build_outputs(config.output, self.detector.labels, self._fps, self._stop,
+                                        on_key=self.on_key) + self._extra_outputs)
+        self.overlay = Overlay() if outputs.needs_image else None
+        return outputs
+
+    def on_key(self, key: str) -> None:
+        if self.detector.on_key(key) and self.tracker is not None:
+            self.tracker.reset()  # another model's boxes: start the tracks afresh
+
+    def reload(self, new: Config) -> None:
+        """Rebuild what ``new`` changes; raises UserError (a bad model, an unwritable path)
+        before anything running is replaced."""
+        old = self.config
+        detector = create_detector(new.detector) if new.detector != old.detector else self.detector
+        self.config = new
+        previous_outputs = self.outputs
+        try:
+            outputs = self._build_outputs(new) if new.output != old.output else previous_outputs
+        except Exception:
+            self.config = old
+            raise
+        if outputs is not previous_outputs:
+            previous_outputs.close()
+        self.outputs, self.detector = outputs, detector
+        if new.tracker != old.tracker:
+            self.tracker = Tracker(new.tracker) if new.tracker.enabled else None
+        self._tune_detector()
+
+    def close(self) -> None:
+        self.outputs.close()
+
+
 def run(config: Config, stop: threading.Event | None = None, on_result: ResultHandler | None = None,
         detector: Detector | None = None, source: FrameSource | None = None,
-        extra_outputs: list[Output] = ()) -> dict:
+        extra_outputs: list[Output] = (), reload: threading.Event | None = None,
+        reload_config: Callable[[], Config] | None = None) -> dict:
     """Run until the source ends, a limit is reached or ``stop`` is set; returns the summary.
 
     ``detector`` and ``source`` replace the configured ones (benchmarks reuse a loaded
     detector; tests pass a fake camera, already opened); ``extra_outputs`` are added to
-    the configured ones.
+    the configured ones. A live camera that cannot be opened, or stays away, is retried
+    for ``source.max_outage`` seconds; then SourceUnavailable is raised (exit 75).
+    When ``reload`` is set (SIGHUP), ``reload_config()`` is read again: the detector,
+    tracker and outputs it changes are rebuilt while the camera keeps running; a new
+    source restarts the pipeline; a bad config is logged and the running one kept.
     """
     stop = stop or threading.Event()
-    detector = detector or create_detector(config.detector)
-    tracker = Tracker(config.tracker) if config.tracker.enabled else None
-    # The tracker's second matching stage needs the low-score detections too.
-    detector.score_threshold = (min(config.detector.score_threshold, config.tracker.low_score) if tracker
-                                else config.detector.score_threshold)
-
-    def on_key(key: str) -> None:
-        if detector.on_key(key) and tracker is not None:
-            tracker.reset()  # another model's boxes: start the tracks afresh
-
-    with contextlib.ExitStack() as resources:
-        # Closed in reverse order, also when opening the next one fails (a bad output path). The
-        # capture thread closes the source as well; closing twice is safe.
-        source = resources.enter_context(contextlib.closing(source or open_source(config.source,
-                                                                                  detector.input_size)))
-        outputs = resources.enter_context(Outputs(build_outputs(
-            config.output, detector.labels, source.fps or config.source.fps, stop, on_key=on_key) + list(extra_outputs)))
-        return _loop(config, stop, detector, tracker, source, outputs, on_result)
+    while True:
+        summary, restart_with = _run_source(config, stop, on_result, detector, source, extra_outputs, reload,
+                                            reload_config)
+        if restart_with is None:
+            return summary
+        config, detector, source = restart_with, None, None
 
 
-def _loop(config: Config, stop: threading.Event, detector: Detector, tracker: Tracker | None,
-          source: FrameSource, outputs: Outputs, on_result: ResultHandler | None) -> dict:
-    overlay = Overlay() if outputs.needs_image else None
+def _run_source(config, stop, on_result, detector, source, extra_outputs, reload, reload_config):
+    stages = Stages(config, stop, detector, extra_outputs, fps=source.fps if source else None)
+    reopen: Callable[[], FrameSource] | None = None
+    if source is None:
+        reopen = functools.partial(open_source, config.source, stages.detector.input_size)
+        try:
+            source = reopen()
+        except SourceUnavailable as e:  # not there yet (booting IP camera, USB not enumerated)
+            log.warning("%s; retrying for up to %g s (source.max_outage)", e, config.source.max_outage)
+        except BaseException:
+            stages.close()
+            raise
     slot = LatestFrameSlot()
-    capture = CaptureThread(source, slot, stop, resize_for_model=detector.resize_for_model)  # resizes off the detector's thread
+    # The capture thread owns the source from here (and replaces it after a failure); it
+    # resizes frames off the detector's thread.
+    capture = CaptureThread(source, slot, threading.Event(), resize_for_model=stages.detector.resize_for_model,
+                            reopen=reopen, stall_timeout=config.source.stall_timeout,
+                            max_outage=config.source.max_outage,
+                            name=source.name if source else describe(config.source.spec))
+    with contextlib.ExitStack() as resources:
+        # Closed in reverse order, also when opening the next one fails.
+        resources.callback(lambda: capture.ident is None and capture.source is not None and capture.source.close())
+        resources.callback(stages.close)
+        notifier = resources.enter_context(contextlib.closing(SystemdNotifier()))
+        hang_watch = resources.enter_context(HangWatch(config.monitor.hang_warning))
+        reloader = (lambda: _reloaded(stages, capture, reload_config)) if reload is not None else None
+        summary, restart_with = _loop(stages, stop, capture, slot, on_result, notifier, hang_watch, reload,
+                                      reloader)
+        if capture.gave_up:
+            raise SourceUnavailable(f"source error: {capture.source_name} sent no frame for "
+                                    f"{config.source.max_outage:g} s (source.max_outage); exiting so that the "
+                                    f"service restarts")
+        return summary, restart_with
+
+
+def _reloaded(stages: Stages, capture: CaptureThread, reload_config: Callable[[], Config]) -> Config | None:
+    """Apply a re-read config; the config the source must restart with, or None."""
+    try:
+        new = reload_config()
+        if new == stages.config:
+            log.info("reload: the config has not changed")
+            return None
+        if new.source != stages.config.source:
+            log.info("reload: the source changed; reopening it with the new config")
+            return new
+        stages.reload(new)
+    except UserError as e:
+        log.error("reload failed, keeping the running config: %s", e)
+        return None
+    capture.resize_for_model = stages.detector.resize_for_model
+    log.info("reload: applied (camera kept open)")
+    return None
+
+
+def _loop(stages: Stages, stop: threading.Event, capture: CaptureThread, slot: LatestFrameSlot,
+          on_result: ResultHandler | None, notifier: SystemdNotifier, hang_watch: HangWatch,
+          reload: threading.Event | None, reloader: Callable[[], Config | None] | None) -> tuple[dict, Config | None]:
+    config = stages.config
     monitor = Monitor(config.monitor.log_interval, context={
-        "model": detector.name, "threads": detector.threads, "source": source.name,
-        "runtime": getattr(detector, "runtime", None), "xnnpack": bool(getattr(detector, "xnnpack_partitions", 0)),
-        "detect_every": config.detector.every, "tracking": tracker is not None})
+        "model": stages.detector.name, "threads": stages.detector.threads, "source": capture.source_name,
+        "runtime": getattr(stages.detector, "runtime", None),
+        "xnnpack": bool(getattr(stages.detector, "xnnpack_partitions", 0)),
+        "detect_every": config.detector.every, "tracking": stages.tracker is not None})
     counts = ObjectCounts()
 
     def extra(whole_run: bool = False) -> dict:
-        fields = _track_stats(tracker, summary=whole_run)
+        fields = _track_stats(stages.tracker, summary=whole_run)
         fields["objects"] = counts.run() if whole_run else counts.window()
-        return fields | detector.stats(whole_run)
+        return fields | capture.health() | {"hangs": hang_watch.hangs} | stages.detector.stats(whole_run)
 
-    limits = config.run
+    def tick() -> None:
+        data = monitor.tick(slot.captured, slot.dropped, extra)
+        if data is not None:
+            notifier.status(format_text(data))
+
     capture.start()
     start = time.monotonic()
     processed = 0
     last_seq = -1
     detections = Detections.empty()
+    restart_with = None
     try:
         while not stop.is_set():
+            if reload is not None and reload.is_set():
+                reload.clear()
+                restart_with = reloader()
+                if restart_with is not None:
+                    break
+                monitor.log_interval = stages.config.monitor.log_interval
+            config, detector, tracker = stages.config, stages.detector, stages.tracker
             with monitor.stage("capture_wait"):
                 frame = slot.get(timeout=FRAME_WAIT_S)
             if frame is None:
                 monitor.discard_stages()
                 if slot.closed:
                     break
-                monitor.tick(slot.captured, slot.dropped, extra)
+                if not capture.camera_ok and time.monotonic() - capture.heartbeat < SUPERVISOR_STALE_S:
+                    notifier.watchdog()  # a known outage, being retried: alive, not hung
+                tick()
                 continue
             timings: dict[str, float] = {}
             # Camera frames since the last processed one (drops included): the tracker's
@@ -125,37 +248,45 @@ def _loop(config: Config, stop: threading.Event, detector: Detector, tracker: Tr
             last_seq = frame.seq
             run_detector = processed % config.detector.every == 0
             if run_detector:
-                detections = detector.detect(frame.model_input, timings)
+                model_input = frame.model_input
+                if model_input.image.shape[:2] != tuple(detector.input_size):
+                    model_input = detector.resize_for_model(frame.image)  # resized for the model before a reload
+                with hang_watch.guard(f"invoke of {detector.name}"):
+                    detections = detector.detect(model_input, timings)
                 # The resize ran on the capture thread; it is still part of preprocessing.
                 timings["preprocess"] += frame.resize_s
             if tracker is not None:
                 with monitor.stage("track"):
                     detections = tracker.update(detections, elapsed) if run_detector else tracker.predict_only(elapsed)
             counts.update(detections, detector.labels)
-            if overlay is not None:
+            if stages.overlay is not None:
                 with monitor.stage("draw"):
-                    overlay.draw(frame.image, detections, detector.labels, _banner(detector, monitor))
+                    stages.overlay.draw(frame.image, detections, detector.labels, _banner(detector, monitor))
             with monitor.stage("output"):
-                outputs.write(frame, detections)
+                stages.outputs.write(frame, detections)
                 if on_result is not None:
                     on_result(frame, detections)
             monitor.record(timings, time.monotonic() - frame.t_capture)
             processed += 1
-            monitor.tick(slot.captured, slot.dropped, extra)
-            if limits.max_frames and processed >= limits.max_frames:
+            notifier.ready()  # after the first processed frame: the service does what it is for
+            notifier.watchdog()
+            tick()
+            if config.run.max_frames and processed >= config.run.max_frames:
                 break
-            if limits.duration and time.monotonic() - start >= limits.duration:
+            if config.run.duration and time.monotonic() - start >= config.run.duration:
                 break
     finally:
-        # The shutdown ladder: stop event, bounded join, then give up loudly.
-        stop.set()
+        # The shutdown ladder: stop the capture, bounded join, then give up loudly.
+        capture.stop.set()
+        if restart_with is None:
+            notifier.stopping()
         capture.join(timeout=CAPTURE_JOIN_S)
         if capture.is_alive():
-            # A read stuck in the driver; the process exit releases the device.
-            log.warning("capture thread still blocked in %s after %.1f s; exiting without waiting",
-                        source.name, CAPTURE_JOIN_S)
-    return monitor.summary(slot.captured, slot.dropped, extra={"reconnects": capture.reconnects,
-                                                               **extra(whole_run=True)})
+            log.warning("capture thread of %s still busy after %.1f s; exiting without waiting",
+                        capture.source_name, CAPTURE_JOIN_S)
+        # Logged also when the loop fails (a failing invoke), so the journal has the run's figures.
+        summary = monitor.summary(slot.captured, slot.dropped, extra=extra(whole_run=True))
+    return summary, restart_with
 
 
 def _track_stats(tracker: Tracker | None, summary: bool = False) -> dict:

@@ -20,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
                 argument_default=argparse.SUPPRESS)
     p.add_argument("--config", help="YAML config file; flags override it")
     p.add_argument("--validate-config", metavar="FILE", help="check a config file and exit")
+    p.add_argument("--print-address-families", action="store_true",
+                   help="print the network socket families the config needs (for the service unit) and exit")
     for section in dataclasses.fields(config_mod.Config):
         # Flag values land in args as "section.key", the config path they override.
         add_flags(p, section.default_factory, prefix=f"{section.name}.", title=section.name)
@@ -36,7 +38,7 @@ def build_config(args: argparse.Namespace) -> config_mod.Config:
     return config_mod.from_dict(config_mod.merge(data, overrides))
 
 
-def _install_signal_handlers(stop: threading.Event) -> None:
+def _install_signal_handlers(stop: threading.Event, reload: threading.Event) -> None:
     def handle(signum, _frame):
         if stop.is_set():  # a second Ctrl-C means "now"
             signal.signal(signum, signal.SIG_DFL)
@@ -44,8 +46,13 @@ def _install_signal_handlers(stop: threading.Event) -> None:
         log.info("%s received; stopping", signal.Signals(signum).name)
         stop.set()
 
+    def handle_hup(signum, _frame):
+        log.info("SIGHUP received; reloading the config")
+        reload.set()
+
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGHUP, handle_hup)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,10 +63,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.validate_config}: ok")
             return 0
         config = build_config(args)
+        if "print_address_families" in args:
+            print(" ".join(config_mod.address_families(config)))
+            return 0
         logging_setup.configure(config.monitor.log_format, logging.DEBUG if "verbose" in args else logging.INFO)
-        stop = threading.Event()
-        _install_signal_handlers(stop)
-        app.run(config, stop)
+        stop, reload = threading.Event(), threading.Event()
+        _install_signal_handlers(stop, reload)
+        # A reload reads the file again; the command line's flags still override it.
+        app.run(config, stop, reload=reload, reload_config=lambda: build_config(args))
         return 0
     except UserError as e:
         print(f"pi-vision: {e}", file=sys.stderr)

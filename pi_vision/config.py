@@ -21,6 +21,14 @@ from pi_vision.settings import SettingError, setting, validate
 from pi_vision.tracking.tracker import TrackerConfig
 
 
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
+def is_stream(spec: str) -> bool:
+    """A network camera or stream URL (read through FFmpeg)."""
+    return spec.strip().lower().startswith(STREAM_SCHEMES)
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     spec: str = setting("auto", "auto | demo | picamera2 | camera index | video file | stream URL", flag="--source")
@@ -30,6 +38,14 @@ class SourceConfig:
     # Like a live camera, dropping what the detector cannot keep up with, instead of every frame.
     realtime: bool = setting(False, "pace a video file at its frame rate, dropping late frames", flag="--realtime")
     loop: bool = setting(False, "repeat a video file", flag="--loop")
+    # A read that never returns (a stuck driver, a silent stream) cannot be interrupted: past
+    # this the source is abandoned and opened afresh. 0 turns stall detection off.
+    stall_timeout: float = setting(10.0, "seconds without a frame before a live camera counts as failed (0: never)",
+                                   check=lambda v: v >= 0, must=">= 0", flag="--stall-timeout")
+    # Bounded so that systemd's restart (and its history) sees a camera that never came back.
+    max_outage: float = setting(300.0, "seconds a live camera may stay away (also at start) before the app exits "
+                                "with code 75 for a restart (0: wait forever)", check=lambda v: v >= 0, must=">= 0",
+                                flag="--max-outage")
 
     def __post_init__(self) -> None:
         validate(self)
@@ -64,6 +80,8 @@ class MonitorConfig:
                                   flag="--log-interval")
     log_format: Literal["text", "json"] = setting("text", "text lines or one JSON object per line",
                                                   flag="--log-format")
+    hang_warning: float = setting(10.0, "seconds a model invoke may take before it is logged as hung",
+                                  check=lambda v: v > 0, must="> 0")
 
     def __post_init__(self) -> None:
         validate(self)
@@ -75,6 +93,19 @@ class OutputConfig:
                             flag="--display")
     record: str = setting("", "write the annotated video (.mp4/.avi/.mkv)", flag="--record", metavar="FILE")
     events: str = setting("", "append one JSON line per processed frame", flag="--events", metavar="FILE")
+    # The defaults bound the outputs to about 2.1 GB of a 16 GB card.
+    events_max_mb: float = setting(10.0, "rotate the events file at this size (MB)", check=lambda v: v > 0,
+                                   must="> 0")
+    events_keep: int = setting(5, "rotated events files kept besides the current one", check=lambda v: v >= 1,
+                               must=">= 1")
+    record_segment_s: float = setting(300.0, "seconds per recording segment", check=lambda v: v > 0, must="> 0")
+    record_max_mb: float = setting(2000.0, "total size of finished recording segments kept (MB); oldest deleted first",
+                                   check=lambda v: v > 0, must="> 0")
+    record_max_age_h: float = setting(0.0, "delete recording segments older than this (hours; 0: no age limit)",
+                                      check=lambda v: v >= 0, must=">= 0")
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 @dataclass(frozen=True)
@@ -230,3 +261,8 @@ def set_path(data: dict, path: str, value: Any) -> None:
     for key in parents:
         data = data.setdefault(key, {})
     data[last] = value
+
+
+def address_families(config: Config) -> list[str]:
+    """The socket families beyond AF_UNIX the config needs (for the service's sandbox)."""
+    return ["AF_INET", "AF_INET6"] if is_stream(config.source.spec) else []

@@ -1,5 +1,6 @@
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -122,4 +123,75 @@ def test_outputs_and_track_stage_are_wired_and_timed(detector, data_dir, tmp_pat
     assert [e["seq"] for e in events] == list(range(20))
     assert any(obj["id"] > 0 for e in events for obj in e["objects"])
     import cv2
-    assert int(cv2.VideoCapture(str(tmp_path / "v.avi")).get(cv2.CAP_PROP_FRAME_COUNT)) == 20
+    segments = sorted(tmp_path.glob("v-*.avi"))  # --record writes time-stamped segments
+    assert len(segments) == 1 and int(cv2.VideoCapture(str(segments[0])).get(cv2.CAP_PROP_FRAME_COUNT)) == 20
+
+
+class LogLines:
+    """The app's log lines, read on a thread so that a missing line fails instead of hanging."""
+
+    def __init__(self, proc):
+        self.lines: list[str] = []
+        self._queue: queue.Queue = queue.Queue()
+        threading.Thread(target=lambda: [self._queue.put(line) for line in proc.stdout], daemon=True).start()
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                line = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self.lines.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"{text!r} not logged within {timeout} s; got:\n{''.join(self.lines)}")
+
+    def rest(self, timeout: float = 5.0) -> list[str]:
+        time.sleep(0.2)
+        while True:
+            try:
+                self.lines.append(self._queue.get(timeout=timeout))
+            except queue.Empty:
+                return self.lines
+
+
+DEMO = "source:\n  spec: demo\n"
+# SIGHUP: (what the config file becomes, what the log must say). The camera stays open
+# unless the source changed; a bad config keeps the running one.
+RELOADS = [
+    pytest.param(DEMO + "tracker:\n  enabled: false\n", "reload: applied (camera kept open)", id="tracker off"),
+    pytest.param(DEMO + "detector:\n  model: ssd_mbv1_0.25_128\n", "reload: applied (camera kept open)",
+                 id="another model"),
+    pytest.param(DEMO + "detector:\n  treads: 2\n", "reload failed, keeping the running config", id="bad key"),
+    pytest.param(DEMO + "detector:\n  model: ssd_mbv1_9_999\n", "reload failed, keeping the running config",
+                 id="bad model"),
+    pytest.param("source:\n  spec: demo\n  fps: 15\n", "reload: the source changed", id="new source"),
+]
+
+
+@pytest.mark.parametrize("new_config, expected", RELOADS)
+def test_sighup_reloads_the_config(tmp_path, new_config, expected):
+    config = tmp_path / "c.yaml"
+    config.write_text(DEMO)
+    proc = _pi_vision("--config", str(config), "--log-format", "json", "--log-interval", "0.3",
+                      "--events", str(tmp_path / "e.jsonl"))
+    log = LogLines(proc)
+    try:
+        log.wait_for('"event": "stats"')
+        config.write_text(new_config)
+        proc.send_signal(signal.SIGHUP)
+        line = log.wait_for(expected)
+        assert ('"level": "error"' in line) == ("failed" in expected), line
+        log.wait_for('"event": "stats"')  # still running
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+    lines = log.rest(timeout=1.0)
+    assert json.loads(lines[-1])["event"] == "summary"
+    assert sum("reload failed" in x for x in lines) == ("failed" in expected)
+    # The capture numbers frames from 0 when it opens the source: one restart for a new source, none else.
+    seqs = [json.loads(x)["seq"] for x in (tmp_path / "e.jsonl").read_text().splitlines()]
+    restarts = sum(b < a for a, b in zip(seqs, seqs[1:]))
+    assert restarts == (1 if "source changed" in expected else 0), seqs

@@ -38,7 +38,6 @@ CASES = [
     ("not a detector", ["--model", "{data}/backbones/mobilenet_v1_0.5_160_quant.tflite", "--source", "demo"],
      "is not an SSD detector"),
     ("unknown source", ["--model", "{ref}", "--source", "/no/such/video.mp4"], "use --source demo"),
-    ("camera that does not open", ["--model", "{ref}", "--source", "37"], "cannot open camera 37"),
     ("unknown config key", ["--config", "{bad}/unknown_key.yaml"], "unknown key detector.treads"),
     ("bad config value", ["--config", "{bad}/bad_value.yaml"], "detector.score_threshold: expected a number"),
     ("broken YAML", ["--config", "{bad}/broken.yaml"], "is not valid YAML"),
@@ -55,7 +54,6 @@ CASES = [
     ("config that is a list", ["--config", "{bad}/list.yaml"], "the top level must be a mapping"),
     ("config that repeats a key", ["--config", "{bad}/twice.yaml"], "detector.threads is given twice (line 3)"),
     ("model that is a folder", ["--model", "{bad}", "--source", "demo"], "is a folder; pass a .tflite file"),
-    ("stream that is not there", ["--model", "{ref}", "--source", "rtsp://127.0.0.1:9/none"], "cannot open rtsp"),
 ]
 
 
@@ -72,11 +70,25 @@ def test_bad_input_is_one_line_and_exit_2(args, message, bad_files, data_dir, re
     assert all(line.startswith(("pi-vision", "info:", "debug:")) for line in lines), result.stderr
 
 
-@pytest.mark.skipif(Path("/dev/video0").exists(), reason="this machine has a camera, so auto finds one")
-def test_auto_without_any_camera_names_the_alternatives(reference_path):
-    result = _run("--model", str(reference_path), "--source", "auto")
-    assert result.returncode == 2
-    assert "no camera found" in result.stderr and "--source demo" in result.stderr and "--source PATH" in result.stderr
+# A live source that is not there (yet) is an outage, not bad input: retried with backoff for
+# source.max_outage seconds, each try logged with the fix, then exit 75, which the unit restarts on.
+NO_CAMERA_HERE = pytest.mark.skipif(Path("/dev/video0").exists(), reason="this machine has a camera, so auto finds one")
+OUTAGE_CASES = [
+    pytest.param("37", "cannot open camera 37", id="camera that does not open"),
+    pytest.param("rtsp://127.0.0.1:9/none", "cannot open rtsp", id="stream that is not there"),
+    pytest.param("auto", "no camera found", id="auto without any camera", marks=NO_CAMERA_HERE),
+]
+
+
+@pytest.mark.parametrize("source, message", OUTAGE_CASES)
+def test_a_live_source_that_is_not_there_is_retried_then_exits_75(source, message, reference_path):
+    result = _run("--model", str(reference_path), "--source", source, "--max-outage", "1.5")
+    assert result.returncode == 75, result.stderr
+    retries = [line for line in result.stdout.splitlines() if message in line]
+    assert len(retries) >= 2 and all("retrying" in line for line in retries), result.stdout  # at least one retry
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
+    assert result.stderr.startswith("pi-vision: source error:") and "max_outage" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
 
 
 def test_display_without_a_desktop(reference_path):

@@ -140,3 +140,57 @@ def test_banner_patches_are_exactly_what_drawing_the_text_gives():
             y += _draw_label(expected, line, (0, y), (40, 40, 40), scale, below=True, text_colour=(255, 255, 255))
         Overlay().draw(image, Detections.empty(), LABELS, lines)
         assert (image == expected).all()
+
+
+@pytest.mark.parametrize("keep", [20, 2])
+def test_events_rotate_by_size_without_losing_or_splitting_a_line(tmp_path, keep):
+    path = tmp_path / "e.jsonl"
+    writer = EventsWriter(str(path), LABELS, max_bytes=4000, keep=keep)
+    for seq in range(200):
+        writer.write(_frame(seq), _dets())
+    writer.close()
+    files = sorted(tmp_path.glob("e.jsonl*"), key=lambda p: int(p.suffix[1:]) if p.suffix[1:].isdigit() else 0,
+                   reverse=True)  # oldest first
+    assert writer.rotations >= 4 and len(files) == min(keep, writer.rotations) + 1
+    seqs = [json.loads(line)["seq"] for f in files for line in f.read_text().splitlines()]
+    # The newest lines, in order, with no gap: a rotation never drops or cuts one.
+    assert seqs == list(range(200 - len(seqs), 200))
+    if keep == 20:
+        assert len(seqs) == 200
+    assert all(f.stat().st_size <= 4000 for f in files)
+
+
+def test_a_restarted_events_writer_appends(tmp_path):
+    path = tmp_path / "e.jsonl"
+    for run in range(2):
+        writer = EventsWriter(str(path), LABELS)
+        writer.write(_frame(run), _dets())
+        writer.close()
+    assert [json.loads(line)["seq"] for line in path.read_text().splitlines()] == [0, 1]
+
+
+def test_recording_segments_rotate_and_the_oldest_go_first(tmp_path):
+    now = [1_800_000_000.0]
+    recorder = Recorder(str(tmp_path / "cam.mp4"), fps=10, segment_s=1.0, max_bytes=60_000, clock=lambda: now[0])
+    rng = np.random.default_rng(0)
+    for seq in range(60):  # 6 s of noise at 10 fps: 6 segments of 1 s
+        recorder.write(_frame(seq, 160, 120, rng.integers(0, 255, (120, 160, 3), np.uint8)), _dets())
+        now[0] += 0.1
+    current = recorder.path
+    recorder.close()
+    kept = recorder.segments()
+    assert recorder.segments_written == 6 and recorder.deleted >= 1
+    assert current in kept and len(kept) == 6 - recorder.deleted
+    # What was kept is the newest run of segments, and it fits the cap but for the one being written.
+    assert sum(p.stat().st_size for p in kept if p != current) <= 60_000
+    assert kept == sorted(kept) and kept[-1] == current
+
+
+def test_a_new_frame_size_starts_a_new_segment(tmp_path):
+    recorder = Recorder(str(tmp_path / "cam.avi"), fps=10)
+    recorder.write(_frame(0, 64, 48), _dets())
+    recorder.write(_frame(1, 128, 96), _dets())
+    recorder.close()
+    sizes = [(int(c.get(cv2.CAP_PROP_FRAME_WIDTH)), int(c.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+             for c in (cv2.VideoCapture(str(p)) for p in recorder.segments())]
+    assert sorted(sizes) == [(64, 48), (128, 96)]

@@ -122,6 +122,10 @@ def format_text(data: dict) -> str:
         parts.append(f"tracks {data['tracks']}")
     if "objects" in data:
         parts.append(format_counts(data["objects"]))
+    if data.get("camera_ok") is False:
+        parts.append(f"CAMERA OUT (outages {data['outages']}, {data['outage_s']:.0f}s in all)")
+    elif data.get("outages"):
+        parts.append(f"outages {data['outages']} ({data['outage_s']:.0f}s)")
     stages = [f"{_SHORT.get(stage, stage)} {s['p50']:.1f}/{s['p95']:.1f}/{s['p99']:.1f}"
               for stage, s in data["ms"].items() if s]
     if stages:

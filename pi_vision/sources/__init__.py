@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from pi_vision.config import SourceConfig
-from pi_vision.errors import UserError
+from pi_vision.errors import SourceUnavailable, UserError
 from pi_vision.sources.base import FrameSource
 from pi_vision.sources.capture import CaptureThread
 from pi_vision.sources.demo_source import DemoSource
@@ -18,7 +18,7 @@ from pi_vision.sources.picamera2_source import Picamera2Source, camera_present
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CaptureThread", "Frame", "FrameSource", "LatestFrameSlot", "open_source"]
+__all__ = ["CaptureThread", "Frame", "FrameSource", "LatestFrameSlot", "describe", "open_source"]
 
 
 def _make(spec: str, config: SourceConfig, detect_size: tuple[int, int]) -> FrameSource:
@@ -27,6 +27,12 @@ def _make(spec: str, config: SourceConfig, detect_size: tuple[int, int]) -> Fram
     if spec == "picamera2":
         return Picamera2Source(config, detect_size)
     return OpenCVSource(spec, config)
+
+
+def describe(spec: str) -> str:
+    """How logs name a source that could not be opened yet."""
+    spec = spec.strip()
+    return f"camera {spec}" if spec.isdigit() else spec
 
 
 def open_source(config: SourceConfig, detect_size: tuple[int, int]) -> FrameSource:
@@ -40,7 +46,7 @@ def open_source(config: SourceConfig, detect_size: tuple[int, int]) -> FrameSour
             try:
                 probe.open()
             except UserError:
-                raise UserError("source error: no camera found (no Pi camera, no /dev/video0); "
+                raise SourceUnavailable("source error: no camera found (no Pi camera, no /dev/video0); "
                                 "use --source demo for the built-in scene or --source PATH for a video") from None
             log.info("source auto: using camera 0")
             return probe

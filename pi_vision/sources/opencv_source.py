@@ -10,12 +10,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pi_vision.config import SourceConfig
-from pi_vision.errors import UserError
+from pi_vision.config import SourceConfig, is_stream
+from pi_vision.errors import SourceUnavailable, UserError
 
 log = logging.getLogger(__name__)
 
-_STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 
 # OpenCV's and FFmpeg's own warnings ("[ WARN:0] global cap.cpp ...", "[tcp @ 0x...] Connection
 # refused") would print before our one-line errors; what went wrong is in those errors.
@@ -31,7 +30,7 @@ class OpenCVSource:
         self.spec = spec
         self.config = config
         self.is_camera = spec.isdigit()
-        self.is_stream = spec.lower().startswith(_STREAM_SCHEMES)
+        self.is_stream = is_stream(spec)
         self.live = self.is_camera or self.is_stream or config.realtime
         self.name = f"camera {spec}" if self.is_camera else spec
         self.fps: float | None = None
@@ -44,7 +43,7 @@ class OpenCVSource:
             cap = cv2.VideoCapture(int(self.spec), backend)
             if not cap.isOpened():
                 cap.release()
-                raise UserError(f"camera error: cannot open camera {self.spec} (/dev/video{self.spec}); check it is "
+                raise SourceUnavailable(f"camera error: cannot open camera {self.spec} (/dev/video{self.spec}); check it is "
                                 f"plugged in and not used by another program, or use --source demo")
             # MJPG lets USB 2 cameras deliver 640x480 and up at full rate; cameras without it ignore it.
             cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
@@ -60,6 +59,9 @@ class OpenCVSource:
             cap = cv2.VideoCapture(self.spec, cv2.CAP_FFMPEG)
             if not cap.isOpened():
                 cap.release()
+                if self.is_stream:  # a network camera still booting, or the network not up yet
+                    raise SourceUnavailable(f"source error: cannot open {self.spec} (unreachable or not a stream); "
+                                            f"check the URL and that the camera is on")
                 raise UserError(f"source error: cannot open {self.spec} (unsupported format or unreachable "
                                 f"stream); check the path/URL or convert the video to MP4")
         self._cap = cap

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from pi_vision.config import SourceConfig
-from pi_vision.errors import UserError
+from pi_vision.errors import SourceUnavailable, UserError
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +62,12 @@ class Picamera2Source:
             raise UserError("camera error: picamera2 is not installed; on Raspberry Pi OS run "
                             "`sudo apt install python3-picamera2` and create the venv with --system-site-packages")
         if not picamera2.global_camera_info():
-            raise UserError("camera error: no Pi camera detected; check the ribbon cable and `rpicam-hello "
+            raise SourceUnavailable("camera error: no Pi camera detected; check the ribbon cable and `rpicam-hello "
                             "--list-cameras`, or use --source 0 / --source demo")
         try:
             self._camera = picamera2()
         except Exception as e:  # noqa: BLE001 - libcamera reports "busy" and others as RuntimeError/IndexError
-            raise UserError(f"camera error: cannot open the Pi camera ({e}); stop other programs using it "
+            raise SourceUnavailable(f"camera error: cannot open the Pi camera ({e}); stop other programs using it "
                             f"(another pi-vision, rpicam-apps) and retry")
         main = (self.config.width, self.config.height)
         lores = lores_size(self.detect_size, main)
