@@ -137,6 +137,8 @@ def test_source_faults_are_survived(detector, street_image, tmp_path, monkeypatc
         # Recovered within stall_timeout plus one backoff step (and the reopen and first frame).
         gaps = [b["time"] - a["time"] for a, b in zip(events, events[1:])]
         assert max(gaps) < STALL_TIMEOUT + capture_mod.RETRY_FIRST_S + 0.3, max(gaps)
+        print(f"stall: largest gap between processed frames {max(gaps):.2f} s (stall_timeout {STALL_TIMEOUT} s, "
+              f"first backoff {capture_mod.RETRY_FIRST_S} s)")
         assert "stalled" in caplog.text
 
 

@@ -40,7 +40,7 @@ class PostProcessConfig:
 def implements_signature(num_classes: int, config: PostProcessConfig) -> str:
     y, x, h, w = BOX_SCALES
     attrs = [
-        'name: "TFLite_Detection_PostProcess"',
+        f'name: "{POSTPROCESS_OP}"',
         f'attr {{ key: "max_detections" value {{ i: {config.max_detections} }} }}',
         'attr { key: "max_classes_per_detection" value { i: 1 } }',
         'attr { key: "detections_per_class" value { i: 100 } }',
