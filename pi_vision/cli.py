@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the network socket families the config needs (for the service unit) and exit")
     for section in dataclasses.fields(config_mod.Config):
         # Flag values land in args as "section.key", the config path they override.
-        add_flags(p, section.default_factory, prefix=f"{section.name}.", title=section.name)
+        add_flags(p, section.default_factory, prefix=f"{section.name}.", title=section.name, every_field=True)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 

@@ -61,21 +61,29 @@ def _optional(kind: Any) -> Any:
     return kind
 
 
-def add_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "", title: str | None = None) -> None:
-    """A flag for every field of ``cls`` that names one; the value lands in ``args.<prefix><field>``.
+def default_flag(prefix: str, name: str) -> str:
+    """``--tracker-high-score`` for ``tracker.high_score``: the flag of a setting that names none."""
+    return "--" + (prefix + name).replace(".", "-").replace("_", "-")
+
+
+def add_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "", title: str | None = None,
+              every_field: bool = False) -> None:
+    """A flag for every field of ``cls`` that names one (with ``every_field``, for all of them:
+    ``default_flag``); the value lands in ``args.<prefix><field>``.
 
     Flags default to absent (``argparse.SUPPRESS``), so the dataclass keeps its own default."""
     group = parser.add_argument_group(title) if title else parser
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         meta = f.metadata
-        if not meta.get("flag"):
+        flag = meta.get("flag") or (default_flag(prefix, f.name) if every_field else None)
+        if not flag:
             continue
         kind = _optional(hints[f.name])
         options: dict = {"dest": prefix + f.name, "help": meta["help"], "default": argparse.SUPPRESS}
         if kind is bool:
             value = True if meta["flag_value"] is None else meta["flag_value"]
-            group.add_argument(meta["flag"], action="store_const", const=value, **options)
+            group.add_argument(flag, action="store_const", const=value, **options)
             continue
         if f.default not in ("", (), None, dataclasses.MISSING):
             options["help"] += f" (default: {f.default})"
@@ -89,7 +97,7 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "", titl
                 kind = typing.get_args(kind)[0]
             if kind in (int, float, Path):
                 options["type"] = kind
-        group.add_argument(meta["flag"], **options)
+        group.add_argument(flag, **options)
 
 
 def flag_of(key: str, *classes: type) -> str:

@@ -61,12 +61,28 @@ def test_flags_are_made_from_the_settings(flags, path, expected):
     assert getattr(getattr(config, path[0]), path[1]) == expected
 
 
-def test_every_setting_with_a_flag_has_help_and_a_check_says_what_it_must_be():
+def test_every_setting_has_a_flag_a_help_and_a_check_that_says_what_it_must_be():
     from pi_vision.config import settings
+    from pi_vision.settings import default_flag
+    options = {o: a for a in cli.build_parser()._actions for o in a.option_strings}
     for path, f, _ in settings():
         assert f.metadata.get("help"), path
         assert (f.metadata.get("check") is None) == (not f.metadata.get("must")), path
+        section, _, name = path.partition(".")
+        flag = f.metadata.get("flag") or default_flag(section + ".", name)
+        assert flag in options and options[flag].dest == path, path
+        assert f.metadata["help"] in options[flag].help, path
     assert isinstance(from_dict({}), Config)
+
+
+@pytest.mark.parametrize("flags, path, expected", [
+    (["--tracker-high-score", "0.55"], ("tracker", "high_score"), 0.55),
+    (["--output-events-keep", "3"], ("output", "events_keep"), 3),
+    (["--monitor-hang-warning", "2"], ("monitor", "hang_warning"), 2.0),
+])
+def test_settings_without_a_named_flag_get_one_from_their_path(flags, path, expected):
+    config = cli.build_config(cli.build_parser().parse_args(flags))
+    assert getattr(getattr(config, path[0]), path[1]) == expected
 
 
 def test_validate_config(tmp_path, capsys):
