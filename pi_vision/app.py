@@ -10,7 +10,7 @@ import time
 from typing import Callable
 
 from pi_vision.detection.compare import format_table
-from pi_vision.config import Config, OutputConfig
+from pi_vision.config import Config
 from pi_vision.detections import Detections
 from pi_vision.detection.detector import Detector, create_detector
 from pi_vision.monitoring.monitor import Monitor
@@ -38,14 +38,20 @@ SUPERVISOR_STALE_S = 30.0
 ResultHandler = Callable[[Frame, Detections], None]
 
 
-def build_outputs(config: OutputConfig, labels: list[str], fps: float, stop: threading.Event,
-                  on_key: Callable[[str], None] | None = None) -> list[Output]:
-    """Open the configured outputs now, so a bad path fails at start-up (exit 2)."""
+def build_outputs(config: Config, labels: list[str], fps: float, stop: threading.Event,
+                  on_key: Callable[[str], None] | None = None, info: dict | None = None) -> list[Output]:
+    """Open the configured outputs now, so a bad path or port fails at start-up (exit 2)."""
     from pi_vision.outputs.display import Display
     from pi_vision.outputs.events import EventsWriter
     from pi_vision.outputs.recorder import Recorder
+    from pi_vision.outputs.web import WebServer
 
     outputs: list[Output] = []
+    http = config.http
+    if http.bind:
+        outputs.append(WebServer(http.bind, http.token, http.max_clients, http.jpeg_width, http.jpeg_quality,
+                                 info=info))
+    config = config.output
     if config.events:
         outputs.append(EventsWriter(config.events, labels, int(config.events_max_mb * 2**20), config.events_keep))
     if config.record:
@@ -86,10 +92,11 @@ class Stages:
                                          if self.tracker else self.config.detector.score_threshold)
 
     def _build_outputs(self, config: Config) -> Outputs:
-        outputs = Outputs(build_outputs(config.output, self.detector.labels, self._fps, self._stop,
-                                        on_key=self.on_key) + self._extra_outputs)
-        self.overlay = Overlay() if outputs.needs_image else None
-        return outputs
+        d = self.detector
+        info = {"model": d.name, "runtime": getattr(d, "runtime", None), "threads": d.threads,
+                "xnnpack": bool(getattr(d, "xnnpack_partitions", 0))}
+        return Outputs(build_outputs(config, d.labels, self._fps, self._stop, on_key=self.on_key, info=info)
+                       + self._extra_outputs)
 
     def on_key(self, key: str) -> None:
         if self.detector.on_key(key) and self.tracker is not None:
@@ -103,7 +110,8 @@ class Stages:
         self.config = new
         previous_outputs = self.outputs
         try:
-            outputs = self._build_outputs(new) if new.output != old.output else previous_outputs
+            outputs = (self._build_outputs(new) if (new.output, new.http) != (old.output, old.http)
+                       else previous_outputs)
         except Exception:
             self.config = old
             raise
@@ -215,6 +223,14 @@ def _loop(stages: Stages, stop: threading.Event, capture: CaptureThread, slot: L
         data = monitor.tick(slot.captured, slot.dropped, extra)
         if data is not None:
             notifier.status(format_text(data))
+            stages.outputs.on_stats(data)
+
+    def live() -> dict:  # the figures now, for /metrics and /healthz
+        system = {k: v for k, v in monitor.last_window.items() if k in ("cpu_temp_c", "throttled")}
+        return {"captured_total": slot.captured, "dropped_total": slot.dropped, **system, **extra()}
+
+    overlay = Overlay()
+    bound_outputs = None
 
     capture.start()
     start = time.monotonic()
@@ -231,6 +247,9 @@ def _loop(stages: Stages, stop: threading.Event, capture: CaptureThread, slot: L
                     break
                 monitor.log_interval = stages.config.monitor.log_interval
             config, detector, tracker = stages.config, stages.detector, stages.tracker
+            if stages.outputs is not bound_outputs:  # new outputs after a reload
+                bound_outputs = stages.outputs
+                bound_outputs.bind_live(live)
             with monitor.stage("capture_wait"):
                 frame = slot.get(timeout=FRAME_WAIT_S)
             if frame is None:
@@ -259,14 +278,15 @@ def _loop(stages: Stages, stop: threading.Event, capture: CaptureThread, slot: L
                 with monitor.stage("track"):
                     detections = tracker.update(detections, elapsed) if run_detector else tracker.predict_only(elapsed)
             counts.update(detections, detector.labels)
-            if stages.overlay is not None:
+            if stages.outputs.needs_image:  # a window, a recording, or someone watching the web view
                 with monitor.stage("draw"):
-                    stages.overlay.draw(frame.image, detections, detector.labels, _banner(detector, monitor))
+                    overlay.draw(frame.image, detections, detector.labels, _banner(detector, monitor))
             with monitor.stage("output"):
                 stages.outputs.write(frame, detections)
                 if on_result is not None:
                     on_result(frame, detections)
-            monitor.record(timings, time.monotonic() - frame.t_capture)
+            age = time.monotonic() - frame.t_capture
+            stages.outputs.on_frame(monitor.record(timings, age), age)
             processed += 1
             notifier.ready()  # after the first processed frame: the service does what it is for
             notifier.watchdog()

@@ -120,11 +120,27 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class HttpConfig:
+    bind: str = setting("", "serve the web view, /metrics and /healthz on HOST:PORT (off when empty)", flag="--http",
+                        metavar="HOST:PORT")
+    # Required for any address but loopback: the app refuses to expose the camera without one.
+    token: str = setting("", "a token clients must send (Authorization: Bearer TOKEN, or ?token=)")
+    max_clients: int = setting(10, "concurrent stream clients; more get 503", check=lambda v: v >= 1, must=">= 1")
+    jpeg_width: int = setting(640, "width of the streamed frames (0: as captured)", check=lambda v: v >= 0,
+                              must=">= 0")
+    jpeg_quality: int = setting(70, "JPEG quality of the stream", check=lambda v: 1 <= v <= 100, must="in 1..100")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True)
 class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
@@ -265,4 +281,4 @@ def set_path(data: dict, path: str, value: Any) -> None:
 
 def address_families(config: Config) -> list[str]:
     """The socket families beyond AF_UNIX the config needs (for the service's sandbox)."""
-    return ["AF_INET", "AF_INET6"] if is_stream(config.source.spec) else []
+    return ["AF_INET", "AF_INET6"] if is_stream(config.source.spec) or config.http.bind else []

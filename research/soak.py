@@ -52,18 +52,22 @@ def main() -> int:
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     config = Config(source=SourceConfig(spec=args.video, loop=True), detector=DetectorConfig(model=args.model),
-                    monitor=MonitorConfig(log_interval=1e9), output=OutputConfig(events=args.events),
+                    monitor=MonitorConfig(log_interval=30.0), output=OutputConfig(events=args.events),
                     run=RunConfig(max_frames=args.frames))
-    ages: list[float] = []
+    ages: list[float] = []  # this block's frame ages
+    frames = 0
     rows: list[dict] = []
     started = time.monotonic()
 
     def on_result(frame, _detections) -> None:
+        nonlocal frames
+        frames += 1
         ages.append(time.monotonic() - frame.t_capture)
-        if len(ages) % args.block == 0:
+        if frames % args.block == 0:
             threads, fds = _counts()
-            block = np.array(ages[-args.block:]) * 1000
-            rows.append({"frames": len(ages), "rss_mb": _rss_mb(), "threads": threads, "python_threads":
+            block = np.array(ages) * 1000
+            ages.clear()
+            rows.append({"frames": frames, "rss_mb": _rss_mb(), "threads": threads, "python_threads":
                          threading.active_count(), "fds": fds, "age_p99_ms": float(np.percentile(block, 99)),
                          "fps": args.block / (time.monotonic() - (rows[-1]["t"] if rows else started)),
                          "t": time.monotonic()})

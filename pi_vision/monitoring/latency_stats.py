@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
 PERCENTILES = (50, 95, 99)
+# A window keeps its newest samples up to this many (a very long --log-interval must not
+# grow memory without bound); 30 s at 30 fps is 900.
+WINDOW_MAX_SAMPLES = 20_000
 
 
 def summarize_ms(samples_s) -> dict[str, float]:
@@ -55,17 +59,17 @@ class StageStats:
     """Seconds per named stage: exact over the current window, histograms over the run."""
 
     def __init__(self):
-        self._window: dict[str, list[float]] = {}
+        self._window: dict[str, deque[float]] = {}
         self._run: dict[str, LogHistogram] = {}
 
     def add(self, stage: str, seconds: float) -> None:
-        self._window.setdefault(stage, []).append(seconds)
+        self._window.setdefault(stage, deque(maxlen=WINDOW_MAX_SAMPLES)).append(seconds)
         self._run.setdefault(stage, LogHistogram()).add(seconds)
 
     def window_ms(self) -> dict[str, dict[str, float]]:
         """p50/p95/p99/max per stage since the previous call, which starts a new window."""
         out = {stage: summarize_ms(v) for stage, v in self._window.items() if v}
-        self._window = {stage: [] for stage in self._window}
+        self._window = {stage: deque(maxlen=WINDOW_MAX_SAMPLES) for stage in self._window}
         return out
 
     def run_ms(self) -> dict[str, dict[str, float]]:

@@ -52,9 +52,9 @@ class Monitor:
         """Forget the stage blocks timed since the last record (no frame came of them)."""
         self._pending = {}
 
-    def record(self, timings: dict[str, float], frame_age: float) -> None:
+    def record(self, timings: dict[str, float], frame_age: float) -> dict[str, float]:
         """One processed frame: seconds per stage (``timings`` plus the ``stage`` blocks since the
-        last record) and from capture to result."""
+        last record) and from capture to result; returns the frame's seconds per stage."""
         self._frames += 1
         self._window_frames += 1
         merged = dict(timings)
@@ -65,6 +65,7 @@ class Monitor:
             self._stages.add(stage, merged[stage])
         self._pending = {}
         self._stages.add(FRAME_AGE, frame_age)
+        return merged
 
     def tick(self, captured: int, dropped: int, extra: Callable[[], dict] | dict | None = None) -> dict | None:
         """Log a stats line if an interval has passed; ``captured``/``dropped`` are run totals.

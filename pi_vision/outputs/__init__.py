@@ -38,6 +38,23 @@ class Outputs:
     def needs_image(self) -> bool:
         return any(o.needs_image for o in self._outputs)
 
+    # Optional hooks an output may have (the web view's): each processed frame's stage
+    # seconds and age, each stats line, and the app's live figures.
+    def on_frame(self, stage_seconds: dict[str, float], frame_age_s: float) -> None:
+        for output in self._outputs:
+            if hasattr(output, "on_frame"):
+                output.on_frame(stage_seconds, frame_age_s)
+
+    def on_stats(self, data: dict) -> None:
+        for output in self._outputs:
+            if hasattr(output, "on_stats"):
+                output.on_stats(data)
+
+    def bind_live(self, live) -> None:
+        for output in self._outputs:
+            if hasattr(output, "bind_live"):
+                output.bind_live(live)
+
     def write(self, frame: Frame, detections: Detections) -> None:
         for output in list(self._outputs):
             try:
