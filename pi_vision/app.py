@@ -47,10 +47,14 @@ def build_outputs(config: Config, labels: list[str], fps: float, stop: threading
     from pi_vision.outputs.web import WebServer
 
     outputs: list[Output] = []
-    http = config.http
+    http, mqtt = config.http, config.mqtt
     if http.bind:
         outputs.append(WebServer(http.bind, http.token, http.max_clients, http.jpeg_width, http.jpeg_quality,
                                  info=info))
+    if mqtt.host:
+        from pi_vision.outputs.mqtt import MqttPublisher  # paho-mqtt only when used
+        outputs.append(MqttPublisher(mqtt.host, mqtt.port, labels, mqtt.username, mqtt.password, mqtt.tls,
+                                     mqtt.topic_prefix, mqtt.client_id, mqtt.discovery))
     config = config.output
     if config.events:
         outputs.append(EventsWriter(config.events, labels, int(config.events_max_mb * 2**20), config.events_keep))
@@ -110,7 +114,7 @@ class Stages:
         self.config = new
         previous_outputs = self.outputs
         try:
-            outputs = (self._build_outputs(new) if (new.output, new.http) != (old.output, old.http)
+            outputs = (self._build_outputs(new) if (new.output, new.http, new.mqtt) != (old.output, old.http, old.mqtt)
                        else previous_outputs)
         except Exception:
             self.config = old

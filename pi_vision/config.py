@@ -135,12 +135,29 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class MqttConfig:
+    host: str = setting("", "publish events, counts and stats to this MQTT broker (HOST or HOST:PORT; off when empty)",
+                        flag="--mqtt", metavar="HOST[:PORT]")
+    port: int = setting(1883, "the broker's port", check=lambda v: 0 < v < 65536, must="a port number")
+    username: str = setting("", "user name at the broker")
+    password: str = setting("", "password at the broker")
+    tls: bool = setting(False, "connect with TLS (the system's CA certificates)")
+    topic_prefix: str = setting("", "topic prefix (default pi-vision/<hostname>)")
+    client_id: str = setting("", "MQTT client id (default pi-vision-<hostname>)")
+    discovery: bool = setting(False, "announce a Home Assistant sensor per class (MQTT discovery)")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True)
 class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
@@ -281,4 +298,4 @@ def set_path(data: dict, path: str, value: Any) -> None:
 
 def address_families(config: Config) -> list[str]:
     """The socket families beyond AF_UNIX the config needs (for the service's sandbox)."""
-    return ["AF_INET", "AF_INET6"] if is_stream(config.source.spec) or config.http.bind else []
+    return ["AF_INET", "AF_INET6"] if is_stream(config.source.spec) or config.http.bind or config.mqtt.host else []
