@@ -4,7 +4,8 @@
     .venv/bin/python -m research.soak --frames 20000 --video clip.mp4 --events /tmp/soak.jsonl
 
 Runs the app headless at full speed (every frame of a looped video, no pacing) with the
-default model and tracking, and every 10,000 frames prints the process's resident memory,
+default model and tracking, stats every 30 s as the service logs them, and every 10,000
+frames prints the process's resident memory,
 its thread count, its open file descriptors and the frame-age p99 of those frames. Growth
 after the warm-up block is what a months-long service would accumulate. Exit 1 when RSS grew
 by 10 MB or more after warm-up, or the thread or descriptor count changed.
