@@ -221,7 +221,8 @@ def _loop(stages: Stages, stop: threading.Event, capture: CaptureThread, slot: L
     def extra(whole_run: bool = False) -> dict:
         fields = _track_stats(stages.tracker, summary=whole_run)
         fields["objects"] = counts.run() if whole_run else counts.window()
-        return fields | capture.health() | {"hangs": hang_watch.hangs} | stages.detector.stats(whole_run)
+        return (fields | capture.health() | {"hangs": hang_watch.hangs} | stages.outputs.stats()
+                | stages.detector.stats(whole_run))
 
     def tick() -> None:
         data = monitor.tick(slot.captured, slot.dropped, extra)

@@ -148,7 +148,7 @@ def test_a_broker_that_goes_away_loses_no_frame_and_the_app_reconnects(broker, t
     assert caplog.text.count("mqtt: connected") >= 2, caplog.text
     assert "disconnected" in caplog.text
     dropped = [line for line in caplog.text.splitlines() if "dropped while the broker was away" in line]
-    assert dropped and int(dropped[0].split(", ")[1].split()[0]) > 0, dropped
+    assert dropped and int(dropped[0].split(", ")[1].split()[0]) > 0 and summary["mqtt_dropped"] > 0, dropped
     print(f"{dropped[0]}; frames {summary['frames']}, dropped frames {summary['dropped']}")
 
 

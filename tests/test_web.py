@@ -209,13 +209,15 @@ def test_the_page_in_headless_chromium_shows_the_stream_and_the_stats(web, tmp_p
         web.wait_for(lambda: driver.execute_script(fingerprint) is not None)
         first = driver.execute_script(fingerprint)
         web.wait_for(lambda: driver.execute_script(fingerprint) != first)  # the stream moves
-        web.wait_for(lambda: len(driver.find_elements("css selector", "#summary tbody tr")) >= 5)
-        web.wait_for(lambda: len(driver.find_elements("css selector", "#stages tbody tr")) >= 4)
+        rows = "return document.querySelectorAll(arguments[0]).length"
+        web.wait_for(lambda: driver.execute_script(rows, "#summary tbody tr") >= 5)
+        web.wait_for(lambda: driver.execute_script(rows, "#stages tbody tr") >= 4)
         shot = tmp_path / "web_view.png"
         driver.save_screenshot(str(shot))
         if os.environ.get("PI_VISION_SCREENSHOT"):
             shutil.copy(shot, os.environ["PI_VISION_SCREENSHOT"])
-        cells = [td.text for td in driver.find_elements("css selector", "#summary td")]
+        # One read of the table (it is rebuilt every second, so elements go stale).
+        cells = driver.execute_script("return Array.from(document.querySelectorAll('#summary td'), td => td.textContent)")
         assert cells[0] == "fps" and float(cells[1]) > 0
     finally:
         driver.quit()

@@ -50,6 +50,14 @@ class Outputs:
             if hasattr(output, "on_stats"):
                 output.on_stats(data)
 
+    def stats(self) -> dict:
+        """Fields the outputs add to the stats line (the web view's encode time, MQTT's drops)."""
+        fields: dict = {}
+        for output in self._outputs:
+            if hasattr(output, "stats"):
+                fields.update(output.stats())
+        return fields
+
     def bind_live(self, live) -> None:
         for output in self._outputs:
             if hasattr(output, "bind_live"):

@@ -119,7 +119,11 @@ class MqttPublisher:
         self._counts = dict(counts)
 
     def on_stats(self, data: dict) -> None:
-        self._publish("stats", {**data, "mqtt_dropped": self.dropped})
+        self._publish("stats", data)
+
+    def stats(self) -> dict:
+        """For the stats line: messages sent, and dropped while the broker was away."""
+        return {"mqtt_connected": self._connected.is_set(), "mqtt_sent": self.sent, "mqtt_dropped": self.dropped}
 
     def close(self) -> None:
         for tid in list(self._tracks):

@@ -109,7 +109,7 @@ class WebServer:
         self.max_clients = max_clients
         self.encoder = FrameEncoder(width, quality)
         self.metrics = Metrics({k: str(v) for k, v in (info or {}).items()})
-        self.stats: dict = {}
+        self.last_stats: dict = {}
         self.streams = 0
         self.last_frame = 0.0
         self._snapshot_until = 0.0
@@ -144,9 +144,12 @@ class WebServer:
         self.metrics.observe_frame(stage_seconds, frame_age_s)
 
     def on_stats(self, data: dict) -> None:
-        self.stats = dict(data)
-        if self.encoder.encode_s:
-            self.stats["jpeg_encode_ms"] = summarize_ms(self.encoder.encode_s)
+        self.last_stats = dict(data)
+
+    def stats(self) -> dict:
+        """For the stats line: the viewers now and the JPEG encode time per frame (its own thread)."""
+        return {"web_viewers": self.streams,
+                **({"jpeg_encode_ms": summarize_ms(self.encoder.encode_s)} if self.encoder.encode_s else {})}
 
     def bind_live(self, live: Callable[[], dict]) -> None:
         self._live = live
@@ -213,7 +216,7 @@ def _handler(web: WebServer) -> type:
             self._send(200, PAGE, "text/html; charset=utf-8")
 
         def stats(self) -> None:
-            self._send(200, json.dumps(web.stats).encode(), "application/json")
+            self._send(200, json.dumps(web.last_stats).encode(), "application/json")
 
         def healthz(self) -> None:
             ok, why = web.healthy()
