@@ -7,6 +7,15 @@ import time
 import numpy as np
 
 
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class FakeCamera:
     """A live camera delivering one real image at a fixed rate; it can fail on cue.
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import pytest
 
+from fakes import free_port
 from pi_vision import app
 from pi_vision.config import Config, DetectorConfig, MonitorConfig, MqttConfig, OutputConfig, RunConfig, SourceConfig
 from pi_vision.outputs import mqtt as mqtt_mod
@@ -24,15 +25,9 @@ REPO = Path(__file__).resolve().parent.parent
 PREFIX = "test/pi"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Broker:
     def __init__(self, tmp_path: Path):
-        self.port = _free_port()
+        self.port = free_port()
         self.conf = tmp_path / "mosquitto.conf"
         self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
         self.proc: subprocess.Popen | None = None

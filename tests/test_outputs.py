@@ -160,15 +160,6 @@ def test_events_rotate_by_size_without_losing_or_splitting_a_line(tmp_path, keep
     assert all(f.stat().st_size <= 4000 for f in files)
 
 
-def test_a_restarted_events_writer_appends(tmp_path):
-    path = tmp_path / "e.jsonl"
-    for run in range(2):
-        writer = EventsWriter(str(path), LABELS)
-        writer.write(_frame(run), _dets())
-        writer.close()
-    assert [json.loads(line)["seq"] for line in path.read_text().splitlines()] == [0, 1]
-
-
 def test_recording_segments_rotate_and_the_oldest_go_first(tmp_path):
     now = [1_800_000_000.0]
     recorder = Recorder(str(tmp_path / "cam.mp4"), fps=10, segment_s=1.0, max_bytes=60_000, clock=lambda: now[0])

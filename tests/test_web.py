@@ -5,7 +5,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from fakes import FakeCamera
+from fakes import FakeCamera, free_port
 from pi_vision import app
 from pi_vision.config import Config, DetectorConfig, HttpConfig, MonitorConfig, SourceConfig
 from pi_vision.detection.detector import TFLiteDetector
@@ -25,12 +24,6 @@ from pi_vision.detection.detector import TFLiteDetector
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "s3cret-token"
 FRAMES = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +37,7 @@ class RunningApp:
     would), so the figures stand still while the test reads them."""
 
     def __init__(self, detector, image, token: str = "", max_clients: int = 10, frames: int = 0):
-        self.port = _free_port()
+        self.port = free_port()
         self.stop = threading.Event()
         self.camera = FakeCamera(image, fps=30.0, faults={frames + 1: "stall"} if frames else {})
         config = Config(source=SourceConfig(stall_timeout=0), monitor=MonitorConfig(log_interval=0.3),
