@@ -107,21 +107,23 @@ class Stages:
             self.tracker.reset()  # another model's boxes: start the tracks afresh
 
     def reload(self, new: Config) -> None:
-        """Rebuild what ``new`` changes; raises UserError (a bad model, an unwritable path)
-        before anything running is replaced."""
+        """Rebuild what ``new`` changes. A model that does not load raises UserError before
+        anything running is replaced; outputs that cannot open raise it after the running
+        config's outputs are reopened."""
         old = self.config
         detector = create_detector(new.detector) if new.detector != old.detector else self.detector
+        if (new.output, new.http, new.mqtt) != (old.output, old.http, old.mqtt) or detector is not self.detector:
+            # The old outputs close first: a web view on the same port, or an MQTT client with
+            # the same id, would clash with its successor. Outputs take the model's labels.
+            self.outputs.close()
+            previous, self.detector = self.detector, detector
+            try:
+                self.outputs = self._build_outputs(new)
+            except Exception:
+                self.detector = previous
+                self.outputs = self._build_outputs(old)
+                raise
         self.config = new
-        previous_outputs = self.outputs
-        try:
-            outputs = (self._build_outputs(new) if (new.output, new.http, new.mqtt) != (old.output, old.http, old.mqtt)
-                       else previous_outputs)
-        except Exception:
-            self.config = old
-            raise
-        if outputs is not previous_outputs:
-            previous_outputs.close()
-        self.outputs, self.detector = outputs, detector
         if new.tracker != old.tracker:
             self.tracker = Tracker(new.tracker) if new.tracker.enabled else None
         self._tune_detector()

@@ -195,3 +195,35 @@ def test_sighup_reloads_the_config(tmp_path, new_config, expected):
     seqs = [json.loads(x)["seq"] for x in (tmp_path / "e.jsonl").read_text().splitlines()]
     restarts = sum(b < a for a, b in zip(seqs, seqs[1:]))
     assert restarts == (1 if "source changed" in expected else 0), seqs
+
+
+def test_sighup_can_change_the_web_view_on_its_own_port(tmp_path):
+    import http.client
+
+    from fakes import free_port
+
+    port = free_port()
+    config = tmp_path / "c.yaml"
+    config.write_text(DEMO + f"http:\n  bind: 127.0.0.1:{port}\n")
+    proc = _pi_vision("--config", str(config), "--log-format", "json", "--log-interval", "0.3")
+    log = LogLines(proc)
+
+    def healthz(token: str = "") -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/healthz", headers={"Authorization": f"Bearer {token}"} if token else {})
+        status = conn.getresponse().status
+        conn.close()
+        return status
+
+    try:
+        log.wait_for('"event": "stats"')
+        assert healthz() == 200
+        config.write_text(DEMO + f"http:\n  bind: 127.0.0.1:{port}\n  token: t0ken\n")
+        proc.send_signal(signal.SIGHUP)
+        log.wait_for("reload: applied (camera kept open)")
+        log.wait_for('"event": "stats"')
+        assert healthz() == 401 and healthz("t0ken") == 200  # the same port, now with the token
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
