@@ -88,6 +88,10 @@ class FrameEncoder(threading.Thread):
             self._cond.wait_for(lambda: self.seq > seq or self._stop.is_set(), timeout=timeout)
             return (self.seq, self.jpeg) if self.seq > seq and self.jpeg is not None else None
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     def stop(self) -> None:
         self._stop.set()
         with self._cond:
@@ -176,8 +180,15 @@ class WebServer:
             return False, f"no frame processed for {age:.0f} s" if self.last_frame else "no frame processed yet"
         return True, "frames flowing"
 
-    def want_snapshot(self) -> None:
+    def snapshot(self) -> tuple[int, bytes] | None:
+        """The next frame, annotated; when none comes (a paused stream), the last one as it was."""
+        seq = self.encoder.seq
         self._snapshot_until = time.monotonic() + SNAPSHOT_WANT_S
+        got = self.encoder.newer(seq, timeout=1.0)
+        if got is None and self._last_image is not None:
+            self.encoder.submit(self._last_image)
+            got = self.encoder.newer(seq, timeout=1.0)
+        return got
 
     def join_stream(self) -> bool:
         with self._lock:
@@ -226,12 +237,7 @@ def _handler(web: WebServer) -> type:
             self._send(200, web.metrics.exposition(), "text/plain; version=0.0.4; charset=utf-8")
 
         def snapshot(self) -> None:
-            seq = web.encoder.seq
-            web.want_snapshot()
-            got = web.encoder.newer(seq, timeout=1.0)  # the next frame, annotated
-            if got is None and web._last_image is not None:  # no frame is coming: the last one
-                web.encoder.submit(web._last_image)
-                got = web.encoder.newer(seq, timeout=1.0)
+            got = web.snapshot()
             if got is None:
                 return self._send(503, b"no frame yet\n", "text/plain")
             self._send(200, got[1], "image/jpeg")
@@ -250,7 +256,7 @@ def _handler(web: WebServer) -> type:
                 while True:
                     got = web.encoder.newer(seq, timeout=1.0)
                     if got is None:
-                        if web.encoder._stop.is_set():
+                        if web.encoder.stopped:
                             break
                         continue
                     seq, jpeg = got
