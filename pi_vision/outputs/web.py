@@ -14,6 +14,7 @@ loop or the other clients. The standard library's threading HTTP server does the
 """
 from __future__ import annotations
 
+import collections
 import hmac
 import http.server
 import json
@@ -55,7 +56,7 @@ class FrameEncoder(threading.Thread):
         self._pending: np.ndarray | None = None
         self.jpeg: bytes | None = None
         self.seq = 0
-        self.encode_s: list[float] = []
+        self.encode_s: collections.deque[float] = collections.deque(maxlen=ENCODE_SAMPLES)
         self._stop = threading.Event()
 
     def submit(self, image: np.ndarray) -> None:
@@ -76,7 +77,7 @@ class FrameEncoder(threading.Thread):
             if self.width and w > self.width:
                 image = cv2.resize(image, (self.width, round(h * self.width / w)), interpolation=cv2.INTER_AREA)
             ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-            self.encode_s = (self.encode_s + [time.perf_counter() - t0])[-ENCODE_SAMPLES:]
+            self.encode_s.append(time.perf_counter() - t0)
             if ok:
                 with self._cond:
                     self.jpeg, self.seq = data.tobytes(), self.seq + 1

@@ -274,7 +274,5 @@ class CaptureThread(threading.Thread):
         self._generation += 1
         if self._reopen_source is None:
             self._closed_source = source  # reopened in place (tests' fake cameras)
-            if not abandon:
-                source.close()
-        elif not abandon:
+        if not abandon:
             source.close()
