@@ -83,6 +83,49 @@ def test_imported_backbone_reproduces_the_tflite_classifier(data_dir):
     assert agree >= len(images) - 1  # uint8 rounding may flip one near-tie
 
 
+def test_reference_backbone_reproduces_the_reference_features(data_dir):
+    """The reference SSD's first 27 convolutions are a MobileNet v1 at depth 0.75: loaded into our
+    backbone, its stride-32 features match the ones the reference computes itself."""
+    import cv2
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from pi_vision.detection.output_layouts import dequantize
+    from pi_vision.training.backbone_init import REFERENCE_ALPHA, backbone_file, load_backbone
+    from pi_vision.training.model import mobilenet_v1_features
+
+    path = backbone_file(REFERENCE_ALPHA, "reference")
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    interpreter = Interpreter(str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+                              experimental_preserve_all_tensors=True)
+    interpreter.allocate_tensors()
+    image = cv2.resize(cv2.imread(str(data_dir / "coco128" / "images" / "000000000009.jpg")), (300, 300))[..., ::-1]
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], np.ascontiguousarray(image[None]))
+    interpreter.invoke()
+    convolutions = [op for op in interpreter._get_ops_details() if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D")]
+    block13 = {d["index"]: d for d in interpreter.get_tensor_details()}[convolutions[26]["outputs"][0]]
+    expected = dequantize(interpreter.get_tensor(block13["index"]), block13)
+
+    inputs = keras.Input((300, 300, 3))
+    model = keras.Model(inputs, mobilenet_v1_features(inputs, SSDConfig(REFERENCE_ALPHA, 80))[32])
+    load_backbone(model, path)
+    got = model(((image.astype(np.float32) - 128) / 128)[None]).numpy()
+    assert got.shape == expected.shape
+    assert np.corrcoef(got.ravel(), expected.ravel())[0, 1] > 0.99
+
+
+@pytest.mark.parametrize("alpha,source,error", [
+    (0.5, "reference", "alpha 0.75, not 0.5"),
+    (0.75, "imagenet-21k", "must be one of"),
+    (0.3, "imagenet", "no ImageNet backbone for alpha 0.3"),
+])
+def test_backbone_file_names_what_it_cannot_start_from(alpha, source, error):
+    from pi_vision.training.backbone_init import backbone_file
+
+    with pytest.raises(ValueError, match=error):
+        backbone_file(alpha, source)
+
+
 def test_softmax_head_scores_background_first_and_starts_sure_of_it():
     model = build_ssd(SSDConfig(0.25, 3, class_loss="softmax"), (64, 64))
     _, logits = model(np.zeros((1, 64, 64, 3), np.float32))

@@ -1,9 +1,14 @@
-"""Initialise the MobileNet v1 backbone from the ImageNet .tflite files.
+"""Initialise the MobileNet v1 backbone from a pretrained .tflite file.
+
+Two sources: the ImageNet classifiers (one per alpha), or the reference COCO SSD, whose
+feature extractor is a MobileNet v1 at depth 0.75 trained for detection on all of COCO -
+the features our students otherwise have to learn from a few thousand photos.
 
 The quantized files hold uint8 weights with BN already folded into int32 conv biases; we
 dequantize both and load them as conv kernel + (identity BN whose shift is the bias).
 Layers are matched by order: the files are the plain TF-slim graph, so their first 27
-convolutions are conv0 and the 13 depthwise/pointwise pairs.
+convolutions are conv0 and the 13 depthwise/pointwise pairs (in the reference SSD too:
+its extra layers and predictors come after them).
 """
 from __future__ import annotations
 
@@ -15,8 +20,9 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from pi_vision.detection.output_layouts import dequantize
-from pi_vision.paths import shared_data_dir
+from pi_vision.paths import reference_model, shared_data_dir
 from pi_vision.training.model_spec import MOBILENET_V1_BLOCKS
+from pi_vision.training.train_config import REFERENCE_ALPHA
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +33,18 @@ BACKBONE_FILES = {
     0.75: "mobilenet_v1_0.75_192_quant.tflite",
     1.0: "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite",
 }
+BACKBONE_SOURCES = ("imagenet", "reference", "random")
 CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
 
-def backbone_file(alpha: float) -> Path:
+def backbone_file(alpha: float, source: str = "imagenet") -> Path:
+    if source == "reference":
+        if alpha != REFERENCE_ALPHA:
+            raise ValueError(f"the reference's backbone has alpha {REFERENCE_ALPHA}, not {alpha}; "
+                             "use --backbone imagenet for this width")
+        return reference_model()
+    if source != "imagenet":
+        raise ValueError(f"backbone source must be one of {BACKBONE_SOURCES[:2]}, not {source!r}")
     if alpha not in BACKBONE_FILES:
         raise ValueError(f"no ImageNet backbone for alpha {alpha}; have {sorted(BACKBONE_FILES)}")
     return shared_data_dir() / "backbones" / BACKBONE_FILES[alpha]

@@ -71,6 +71,21 @@ def earlier_stage(init_from: str | None) -> dict | None:
             "initialised_from": earlier_stage(config.get("init_from"))}
 
 
+def backbone_description(config: dict) -> str:
+    """Where the first stage's backbone came from (later stages start from its weights)."""
+    while config.get("init_from"):
+        path = Path(config["init_from"])
+        ckpt = path if (path / checkpoint.STATE).exists() else checkpoint.latest(path / "checkpoints")
+        if ckpt is None:
+            return "not recorded (the first stage is no longer on disk)"
+        config = json.loads((ckpt / checkpoint.STATE).read_text()).get("config", {})
+    # Runs before the backbone setting recorded a yes/no for ImageNet.
+    source = config.get("backbone") or ("imagenet" if config.get("pretrained_backbone", True) else "random")
+    return {"imagenet": "ImageNet MobileNet v1 (dequantized .tflite)",
+            "reference": "the reference COCO SSD's feature extractor, MobileNet v1 at depth 0.75 (dequantized .tflite)",
+            "random": "random"}[source]
+
+
 def teacher_description(min_score, tiles: int, teacher: str = "reference") -> str:
     t = TeacherConfig(tile_grid=tiles)
     views = "the full image" + (f" + {tiles}x{tiles} tiles on images at least {t.tile_min_side} px a side"
@@ -126,8 +141,7 @@ def build_card(name, path, ssd, size, precision, complexity, labels, config, ste
             "recipe": "distilled from COCO detectors (teacher below, labels cached) on unlabelled COCO scene "
                       "photos, other photos, video frames and pedestrian frames (person boxes mixed in)"
                       if coco else "human-labelled custom set",
-            "backbone_init": "ImageNet MobileNet v1 (dequantized .tflite)" if config.get("pretrained_backbone", True)
-            else "random",
+            "backbone_init": backbone_description(config),
             **stage_recipe(config),
             "images": data.get("images", "not recorded by this run"),
             "teacher": teacher_description(data.get("min_pseudo_score", "unrecorded"),

@@ -8,7 +8,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from pi_vision.settings import setting, validate
+from pi_vision.settings import SettingError, setting, validate
+
+
+# The reference SSD's feature extractor is "ssd_mobilenet_v1_0.75_depth" (conv0 has 24 filters).
+REFERENCE_ALPHA = 0.75
 
 
 def _probability(v: float | None) -> bool:
@@ -35,8 +39,9 @@ class TrainConfig:
                                     flag="--checkpoint-every")
     log_every: int = setting(25, "steps between log lines", check=lambda v: v >= 1, must=">= 1", flag="--log-every")
     seed: int = setting(0, "seed of the batch sampler")
-    pretrained_backbone: bool = setting(True, "start from the ImageNet backbone (--no-pretrained: random)",
-                                        flag="--no-pretrained", flag_value=False)
+    backbone: Literal["imagenet", "reference", "random"] = setting(
+        "imagenet", "where the backbone's first weights come from: the ImageNet classifier of this alpha, the "
+        "reference COCO SSD's feature extractor (alpha 0.75 only), or random", flag="--backbone")
     # With a few thousand images, fine-tuning the whole backbone overwrites what ImageNet taught it.
     frozen_blocks: int = setting(0, "keep conv0 and the first N of the 13 backbone blocks at their ImageNet weights",
                                  check=lambda v: 0 <= v <= 13, must="in 0..13", flag="--frozen-blocks")
@@ -71,6 +76,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
         validate(self)
+        if self.backbone == "reference" and self.alpha != REFERENCE_ALPHA:
+            raise SettingError("backbone", f"--backbone reference is a MobileNet v1 at alpha {REFERENCE_ALPHA:g}, "
+                               f"not {self.alpha:g}: train --alpha {REFERENCE_ALPHA:g} or use --backbone imagenet")
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}

@@ -72,8 +72,8 @@ class Trainer:
                 raise FileNotFoundError(f"--init-from {init_from}: no checkpoints/step_* in it")
             checkpoint.restore(source, self.model)
             init_from = str(source)  # the exact checkpoint, for the model cards
-        elif config.pretrained_backbone:
-            load_backbone(self.model, backbone_file(config.alpha))
+        elif config.backbone != "random":
+            load_backbone(self.model, backbone_file(config.alpha, config.backbone))
         # A resumed run draws fresh batches rather than replaying the ones it already saw.
         self.loader = BatchLoader(store, self.ssd.anchor_spec, self.ssd.num_classes, config.sizes,
                                   config.batch_size, seed=config.seed + self.step,
