@@ -115,7 +115,7 @@ def test_reference_backbone_reproduces_the_reference_features(data_dir):
 
 
 @pytest.mark.parametrize("alpha,source,error", [
-    (0.5, "reference", "alpha 0.75, not 0.5"),
+    (0.25, "reference", "narrows to alpha 0.5 at most, not 0.25"),
     (0.75, "imagenet-21k", "must be one of"),
     (0.3, "imagenet", "no ImageNet backbone for alpha 0.3"),
 ])

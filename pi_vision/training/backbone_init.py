@@ -2,7 +2,8 @@
 
 Two sources: the ImageNet classifiers (one per alpha), or the reference COCO SSD, whose
 feature extractor is a MobileNet v1 at depth 0.75 trained for detection on all of COCO -
-the features our students otherwise have to learn from a few thousand photos.
+the features our students otherwise have to learn from a few thousand photos. Other widths
+get it through ``width_transfer``.
 
 The quantized files hold uint8 weights with BN already folded into int32 conv biases; we
 dequantize both and load them as conv kernel + (identity BN whose shift is the bias).
@@ -15,14 +16,20 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import cv2
 import keras
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from pi_vision.detection.model_file import TRAINED_SCALING
 from pi_vision.detection.output_layouts import dequantize
 from pi_vision.paths import reference_model, shared_data_dir
 from pi_vision.training.model_spec import MOBILENET_V1_BLOCKS
-from pi_vision.training.train_config import REFERENCE_ALPHA
+from pi_vision.training.data.images import list_images
+from pi_vision.training.data.recipes import COCO_SCENES
+from pi_vision.training.data.sample import load_rgb
+from pi_vision.training.train_config import MIN_REFERENCE_ALPHA, REFERENCE_ALPHA
+from pi_vision.training.width_transfer import change_width, stage_widths
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +46,9 @@ CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
 def backbone_file(alpha: float, source: str = "imagenet") -> Path:
     if source == "reference":
-        if alpha != REFERENCE_ALPHA:
-            raise ValueError(f"the reference's backbone has alpha {REFERENCE_ALPHA}, not {alpha}; "
-                             "use --backbone imagenet for this width")
+        if alpha < MIN_REFERENCE_ALPHA:
+            raise ValueError(f"the reference's backbone (alpha {REFERENCE_ALPHA}) narrows to alpha "
+                             f"{MIN_REFERENCE_ALPHA} at most, not {alpha}; use --backbone imagenet for this width")
         return reference_model()
     if source != "imagenet":
         raise ValueError(f"backbone source must be one of {BACKBONE_SOURCES[:2]}, not {source!r}")
@@ -90,16 +97,32 @@ def backbone_layer_names() -> list[str]:
 
 
 def load_backbone(model: keras.Model, path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """Load the 27 backbone convolutions of ``path`` into ``model``; returns the remaining
-    convolutions of the file (the classifier's logits layer, if it has one)."""
+    """Load the 27 backbone convolutions of ``path`` into ``model``, carried over to the model's
+    width if the file's differs; returns the remaining convolutions of the file (the classifier's
+    logits layer, if it has one)."""
     convs = read_convolutions(path)
     names = backbone_layer_names()
     if len(convs) < len(names):
         raise ValueError(f"{path} has {len(convs)} convolutions, a MobileNet v1 needs {len(names)}")
-    for name, (op, kernel, bias) in zip(names, convs):
+    backbone = convs[:len(names)]
+    widths = [model.get_layer(name).kernel.shape[-1] for name in names[::2]]  # conv0 and the pointwise layers
+    if widths != stage_widths(backbone):
+        log.info("carrying the backbone of %s from widths %s to %s", path.name, stage_widths(backbone), widths)
+        backbone = change_width(backbone, widths, fit_photos())
+    for name, (op, kernel, bias) in zip(names, backbone):
         _load_conv(model, name, op, kernel, bias)
     log.info("backbone initialised from %s", path.name)
     return convs[len(names):]
+
+
+def fit_photos(count: int = 256, size: int = 224) -> np.ndarray:
+    """COCO scene photos, normalised as in training, for refitting a narrowed backbone."""
+    paths = list_images(shared_data_dir() / "unlabeled" / COCO_SCENES)
+    if not paths:
+        raise FileNotFoundError(f"no photos in {shared_data_dir() / 'unlabeled' / COCO_SCENES} to fit a backbone on")
+    chosen = paths[::max(1, len(paths) // count)][:count]
+    images = np.stack([cv2.resize(load_rgb(p), (size, size), interpolation=cv2.INTER_AREA) for p in chosen])
+    return ((images.astype(np.float32) - TRAINED_SCALING.mean) / TRAINED_SCALING.std).astype(np.float32)
 
 
 def load_classifier(model: keras.Model, path: Path) -> None:

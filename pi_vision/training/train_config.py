@@ -13,6 +13,8 @@ from pi_vision.settings import SettingError, setting, validate
 
 # The reference SSD's feature extractor is "ssd_mobilenet_v1_0.75_depth" (conv0 has 24 filters).
 REFERENCE_ALPHA = 0.75
+# Narrower than this, too few of its channels would be left to start from.
+MIN_REFERENCE_ALPHA = 0.5
 
 
 def _probability(v: float | None) -> bool:
@@ -41,7 +43,7 @@ class TrainConfig:
     seed: int = setting(0, "seed of the batch sampler")
     backbone: Literal["imagenet", "reference", "random"] = setting(
         "imagenet", "where the backbone's first weights come from: the ImageNet classifier of this alpha, the "
-        "reference COCO SSD's feature extractor (alpha 0.75 only), or random", flag="--backbone")
+        "reference COCO SSD's feature extractor (alpha 0.75, carried to alpha 0.5 or 1.0), or random", flag="--backbone")
     # With a few thousand images, fine-tuning the whole backbone overwrites what ImageNet taught it.
     frozen_blocks: int = setting(0, "keep conv0 and the first N of the 13 backbone blocks at their ImageNet weights",
                                  check=lambda v: 0 <= v <= 13, must="in 0..13", flag="--frozen-blocks")
@@ -76,9 +78,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
         validate(self)
-        if self.backbone == "reference" and self.alpha != REFERENCE_ALPHA:
-            raise SettingError("backbone", f"--backbone reference is a MobileNet v1 at alpha {REFERENCE_ALPHA:g}, "
-                               f"not {self.alpha:g}: train --alpha {REFERENCE_ALPHA:g} or use --backbone imagenet")
+        if self.backbone == "reference" and self.alpha < MIN_REFERENCE_ALPHA:
+            raise SettingError("backbone", f"--backbone reference (a MobileNet v1 at alpha {REFERENCE_ALPHA:g}) "
+                               f"narrows to alpha {MIN_REFERENCE_ALPHA:g} at most, not {self.alpha:g}: "
+                               "use --backbone imagenet")
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}

@@ -1,0 +1,85 @@
+"""Carrying a backbone to another width: widening is exact, narrowing refits (needs TensorFlow)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from pi_vision.training.model_spec import MOBILENET_V1_BLOCKS  # noqa: E402
+from pi_vision.training.width_transfer import change_width, forward, narrow, stage_widths  # noqa: E402
+
+
+def widths_at(alpha: float) -> list[int]:
+    return [max(int(d * alpha), 8) for d in [32] + [depth for depth, _ in MOBILENET_V1_BLOCKS]]
+
+
+def random_backbone(alpha: float, seed: int = 0) -> list:
+    """He-initialised MobileNet v1 convolutions in TFLite layout, with small positive biases."""
+    rng = np.random.default_rng(seed)
+    widths = widths_at(alpha)
+    convs = [("CONV_2D", rng.normal(0, np.sqrt(2 / 27), (widths[0], 3, 3, 3)), rng.uniform(0, 0.1, widths[0]))]
+    for previous, width in zip(widths, widths[1:]):
+        convs.append(("DEPTHWISE_CONV_2D", rng.normal(0, np.sqrt(2 / 9), (1, 3, 3, previous)),
+                      rng.uniform(0, 0.1, previous)))
+        convs.append(("CONV_2D", rng.normal(0, np.sqrt(2 / previous), (width, 1, 1, previous)),
+                      rng.uniform(0, 0.1, width)))
+    return [(op, k.astype(np.float32), b.astype(np.float32)) for op, k, b in convs]
+
+
+def photos(n: int = 4, size: int = 96, seed: int = 1) -> np.ndarray:
+    """Smooth random images (noise blurred by upsampling), a little like photos."""
+    coarse = np.random.default_rng(seed).uniform(-1, 1, (n, size // 8, size // 8, 3))
+    return np.repeat(np.repeat(coarse, 8, axis=1), 8, axis=2).astype(np.float32)
+
+
+def test_widening_computes_exactly_what_the_narrow_network_did():
+    narrow = random_backbone(0.25)
+    wide = change_width(narrow, widths_at(0.5))
+    assert stage_widths(wide) == widths_at(0.5)
+    before, after = forward(narrow, photos())[-1], forward(wide, photos())[-1]
+    # The first channels are the originals; their inputs' copies share the outgoing weights.
+    np.testing.assert_allclose(after[..., :before.shape[-1]], before, rtol=1e-4, atol=1e-4)
+
+
+def test_widened_copies_are_not_identical_twins():
+    """Copies split the outgoing weights unevenly, or they would get the same gradients forever."""
+    wide = change_width(random_backbone(0.25), widths_at(0.5))
+    pointwise = wide[2][1][:, 0, 0, :]                     # block 1 reads conv0's 8 originals + 8 copies
+    originals, copies = pointwise[:, :8], pointwise[:, 8:]
+    assert not any(np.allclose(copies[:, j], originals[:, k]) for j in range(8) for k in range(8))
+
+
+def test_narrowing_to_the_same_width_keeps_the_network():
+    convs = random_backbone(0.25)
+    same = change_width(convs, widths_at(0.25), photos(8))
+    before, after = forward(convs, photos())[-1], forward(same, photos())[-1]
+    assert np.corrcoef(before.ravel(), after.ravel())[0, 1] > 0.999
+
+
+def test_narrowing_refits_better_than_slicing():
+    """Half the channels: on photos it was not fitted on, the refitted network's last features
+    follow the wide network's kept channels closer than the same channels sliced out."""
+    convs = random_backbone(0.5)
+    held_out = photos(4, seed=2)
+    wide = forward(convs, held_out)[-1]
+    errors = {}
+    for refit in (True, False):
+        narrowed, kept = narrow(convs, widths_at(0.25), photos(8), np.random.default_rng(0), refit=refit)
+        assert stage_widths(narrowed) == widths_at(0.25)
+        errors[refit] = np.abs(forward(narrowed, held_out)[-1] - wide[..., kept]).mean()
+    assert errors[True] < 0.9 * errors[False]
+
+
+@pytest.mark.parametrize("widths,error", [
+    (widths_at(0.25)[:5], "expected 14 stage widths"),
+    ([16] + widths_at(0.25)[1:-1] + [4], "neither all wider nor all narrower"),
+])
+def test_change_width_names_what_it_cannot_do(widths, error):
+    with pytest.raises(ValueError, match=error):
+        change_width(random_backbone(0.25), widths, photos())
+
+
+def test_narrowing_without_photos_says_it_needs_them():
+    with pytest.raises(ValueError, match="needs photos"):
+        change_width(random_backbone(0.5), widths_at(0.25))
