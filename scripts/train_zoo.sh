@@ -4,7 +4,9 @@
 #
 #   scripts/train_zoo.sh 0.5 [--float] [--steps-a 1500] [--steps-b 1500]
 #
-# Stage A trains the SSDLite head and extra layers on the frozen ImageNet backbone; stage B
+# Stage A trains the SSDLite head and extra layers on the frozen pretrained backbone: the
+# reference SSD's COCO-trained feature extractor (alpha 0.75; carried to 0.5 and 1.0, see
+# pi_vision/training/width_transfer.py), or the ImageNet classifier at alpha 0.25. Stage B
 # goes on from its weights and fine-tunes the whole backbone with SGD (Adam rewrites the
 # pretrained weights), the box loss weighted down so the shared features keep the classes.
 # Both distil from the fused teachers with 80% of the draws from the COCO scene photos.
@@ -26,10 +28,13 @@ while [ $# -gt 0 ]; do
 done
 python=${PYTHON:-.venv/bin/python}
 common=(--alpha "$alpha" --teacher fused --scene-share 0.8 --mosaic 0 --zoom-out 0.1 --paste 0.5)
+# A third of the reference's channels is too few to start from.
+backbone=reference
+[ "$alpha" = 0.25 ] && backbone=imagenet
 # A stage whose last checkpoint exists is done: skip it rather than load its data again.
 done_at() { [ -d "$1/checkpoints/$(printf 'step_%07d' "$2")" ]; }
 done_at "runs/zoo_${alpha}_a" "$steps_a" ||
-"$python" -m pi_vision.commands.train "${common[@]}" --frozen-blocks 13 --steps "$steps_a" --lr 1.5e-3 --warmup 150 \
+"$python" -m pi_vision.commands.train "${common[@]}" --backbone "$backbone" --frozen-blocks 13 --steps "$steps_a" --lr 1.5e-3 --warmup 150 \
     --out "runs/zoo_${alpha}_a"
 done_at "runs/zoo_${alpha}_b" "$steps_b" ||
 "$python" -m pi_vision.commands.train "${common[@]}" --init-from "runs/zoo_${alpha}_a" --frozen-blocks 0 \

@@ -187,3 +187,27 @@ def test_the_model_card_names_earlier_sessions_on_other_data(tmp_path):
     assert data_history(tmp_path, {"data": {"images": 4000}}) == [
         {"until_step": 500, "data": {"images": 100}}, {"until_step": 800, "data": {"images": 100}}]
     assert data_history(tmp_path / "older_run", {"data": {"history": ["kept in the config"]}}) == ["kept in the config"]
+
+
+@pytest.mark.parametrize("config,expected", [
+    ({"alpha": 0.75, "backbone": "reference"}, "the reference COCO SSD's feature extractor, MobileNet v1 at depth 0.75"),
+    ({"alpha": 0.5, "backbone": "reference"}, "narrowed to alpha 0.5"),
+    ({"alpha": 1.0, "backbone": "reference"}, "widened to alpha 1 "),
+    ({"alpha": 0.25, "backbone": "imagenet"}, "ImageNet MobileNet v1"),
+    ({"alpha": 0.5, "pretrained_backbone": False}, "random"),   # a run from before the backbone setting
+])
+def test_the_card_says_where_the_backbone_came_from(config, expected):
+    from pi_vision.training.model_card import backbone_description
+
+    assert expected in backbone_description(config)
+
+
+def test_the_card_follows_later_stages_back_to_the_first(tmp_path):
+    from pi_vision.training import checkpoint
+    from pi_vision.training.model_card import backbone_description
+
+    first = tmp_path / "a" / "checkpoints" / "step_0000010"
+    first.mkdir(parents=True)
+    (first / checkpoint.STATE).write_text(json.dumps({"step": 10, "config": {"alpha": 0.5, "backbone": "reference"}}))
+    assert "narrowed to alpha 0.5" in backbone_description({"alpha": 0.5, "init_from": str(tmp_path / "a")})
+    assert "no longer on disk" in backbone_description({"alpha": 0.5, "init_from": str(tmp_path / "gone")})

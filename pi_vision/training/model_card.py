@@ -15,6 +15,7 @@ from pi_vision.training.classes import COCO80_NAMES
 from pi_vision.training.evaluate import EvalResult
 from pi_vision.training.image_sets import FUSION
 from pi_vision.training.teacher import TeacherConfig
+from pi_vision.training.train_config import REFERENCE_ALPHA
 
 
 # Longer gaps between a run's log lines are pauses between resumed runs, not training.
@@ -81,9 +82,13 @@ def backbone_description(config: dict) -> str:
         config = json.loads((ckpt / checkpoint.STATE).read_text()).get("config", {})
     # Runs before the backbone setting recorded a yes/no for ImageNet.
     source = config.get("backbone") or ("imagenet" if config.get("pretrained_backbone", True) else "random")
-    return {"imagenet": "ImageNet MobileNet v1 (dequantized .tflite)",
-            "reference": "the reference COCO SSD's feature extractor, MobileNet v1 at depth 0.75 (dequantized .tflite)",
-            "random": "random"}[source]
+    if source == "reference":
+        alpha = config.get("alpha", REFERENCE_ALPHA)
+        change = ("" if alpha == REFERENCE_ALPHA else
+                  f", widened to alpha {alpha:g} (Net2WiderNet)" if alpha > REFERENCE_ALPHA else
+                  f", narrowed to alpha {alpha:g} (channels kept by use, pointwise layers refitted)")
+        return f"the reference COCO SSD's feature extractor, MobileNet v1 at depth {REFERENCE_ALPHA:g}{change}"
+    return {"imagenet": "ImageNet MobileNet v1 (dequantized .tflite)", "random": "random"}[source]
 
 
 def teacher_description(min_score, tiles: int, teacher: str = "reference") -> str:
