@@ -44,8 +44,8 @@ class TrainConfig:
     backbone: Literal["imagenet", "reference", "random"] = setting(
         "imagenet", "where the backbone's first weights come from: the ImageNet classifier of this alpha, the "
         "reference COCO SSD's feature extractor (alpha 0.75, carried to alpha 0.5 or 1.0), or random", flag="--backbone")
-    # With a few thousand images, fine-tuning the whole backbone overwrites what ImageNet taught it.
-    frozen_blocks: int = setting(0, "keep conv0 and the first N of the 13 backbone blocks at their ImageNet weights",
+    # With a few thousand images, fine-tuning the whole backbone overwrites what its pretraining taught it.
+    frozen_blocks: int = setting(0, "keep conv0 and the first N of the 13 backbone blocks at their pretrained weights",
                                  check=lambda v: 0 <= v <= 13, must="in 0..13", flag="--frozen-blocks")
     # Adam's step size does not depend on the gradient's scale, so at the full rate the ImageNet
     # features are gone within a few thousand steps (measured: ImageNet top-1 fell to 1/100).
