@@ -28,7 +28,7 @@ from pi_vision.training.model_spec import MOBILENET_V1_BLOCKS
 from pi_vision.training.data.images import list_images
 from pi_vision.training.data.recipes import COCO_SCENES
 from pi_vision.training.data.sample import load_rgb
-from pi_vision.training.train_config import MIN_REFERENCE_ALPHA, REFERENCE_ALPHA
+from pi_vision.training.train_config import BACKBONE_SOURCES, MIN_REFERENCE_ALPHA, REFERENCE_ALPHA
 from pi_vision.training.width_transfer import change_width, stage_widths
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,6 @@ BACKBONE_FILES = {
     0.75: "mobilenet_v1_0.75_192_quant.tflite",
     1.0: "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite",
 }
-BACKBONE_SOURCES = ("imagenet", "reference", "random")
 CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
 
@@ -51,7 +50,8 @@ def backbone_file(alpha: float, source: str = "imagenet") -> Path:
                              f"{MIN_REFERENCE_ALPHA} at most, not {alpha}; use --backbone imagenet for this width")
         return reference_model()
     if source != "imagenet":
-        raise ValueError(f"backbone source must be one of {BACKBONE_SOURCES[:2]}, not {source!r}")
+        raise ValueError(f"backbone source must be one of {[s for s in BACKBONE_SOURCES if s != 'random']}, "
+                         f"not {source!r}")
     if alpha not in BACKBONE_FILES:
         raise ValueError(f"no ImageNet backbone for alpha {alpha}; have {sorted(BACKBONE_FILES)}")
     return shared_data_dir() / "backbones" / BACKBONE_FILES[alpha]

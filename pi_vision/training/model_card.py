@@ -56,12 +56,17 @@ def data_history(run_dir: Path, config: dict) -> list[dict] | None:
             if session["config"]["data"] != config.get("data")] or None
 
 
+def _stage_checkpoint(init_from: str) -> Path | None:
+    """The checkpoint an ``init_from`` names: a checkpoint folder, or a run's newest."""
+    path = Path(init_from)
+    return path if (path / checkpoint.STATE).exists() else checkpoint.latest(path / "checkpoints")
+
+
 def earlier_stage(init_from: str | None) -> dict | None:
     """What the run started from when it was initialised from another run's checkpoint."""
     if not init_from:
         return None
-    path = Path(init_from)
-    ckpt = path if (path / checkpoint.STATE).exists() else checkpoint.latest(path / "checkpoints")
+    ckpt = _stage_checkpoint(init_from)
     if ckpt is None:
         return {"checkpoint": init_from, "note": "no longer on disk"}
     state = json.loads((ckpt / checkpoint.STATE).read_text())
@@ -75,8 +80,7 @@ def earlier_stage(init_from: str | None) -> dict | None:
 def backbone_description(config: dict) -> str:
     """Where the first stage's backbone came from (later stages start from its weights)."""
     while config.get("init_from"):
-        path = Path(config["init_from"])
-        ckpt = path if (path / checkpoint.STATE).exists() else checkpoint.latest(path / "checkpoints")
+        ckpt = _stage_checkpoint(config["init_from"])
         if ckpt is None:
             return "not recorded (the first stage is no longer on disk)"
         config = json.loads((ckpt / checkpoint.STATE).read_text()).get("config", {})

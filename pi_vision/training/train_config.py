@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pi_vision.settings import SettingError, setting, validate
 
@@ -15,6 +15,8 @@ from pi_vision.settings import SettingError, setting, validate
 REFERENCE_ALPHA = 0.75
 # Narrower than this, too few of its channels would be left to start from.
 MIN_REFERENCE_ALPHA = 0.5
+BackboneSource = Literal["imagenet", "reference", "random"]
+BACKBONE_SOURCES = get_args(BackboneSource)
 
 
 def _probability(v: float | None) -> bool:
@@ -41,7 +43,7 @@ class TrainConfig:
                                     flag="--checkpoint-every")
     log_every: int = setting(25, "steps between log lines", check=lambda v: v >= 1, must=">= 1", flag="--log-every")
     seed: int = setting(0, "seed of the batch sampler")
-    backbone: Literal["imagenet", "reference", "random"] = setting(
+    backbone: BackboneSource = setting(
         "imagenet", "where the backbone's first weights come from: the ImageNet classifier of this alpha, the "
         "reference COCO SSD's feature extractor (alpha 0.75, carried to alpha 0.5 or 1.0), or random", flag="--backbone")
     # With a few thousand images, fine-tuning the whole backbone overwrites what its pretraining taught it.
