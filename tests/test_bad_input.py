@@ -109,6 +109,8 @@ TRAIN_CASES = [
     ("no run folder", ["--alpha", "0.5"], "--out FOLDER is required"),
     ("the reference backbone too narrow", ["--backbone", "reference", "--alpha", "0.25", "--out", "{tmp}/run"],
      "narrows to alpha 0.5 at most, not 0.25"),
+    ("the reference head on another width", ["--backbone", "reference", "--head", "reference", "--alpha", "0.5",
+                                             "--out", "{tmp}/run"], "--head reference needs --backbone reference"),
 ]
 
 

@@ -191,6 +191,7 @@ def test_the_model_card_names_earlier_sessions_on_other_data(tmp_path):
 
 @pytest.mark.parametrize("config,expected", [
     ({"alpha": 0.75, "backbone": "reference"}, "the reference COCO SSD's feature extractor, MobileNet v1 at depth 0.75"),
+    ({"alpha": 0.75, "backbone": "reference", "head": "reference"}, "extra layers and predictors from the reference"),
     ({"alpha": 0.5, "backbone": "reference"}, "narrowed to alpha 0.5"),
     ({"alpha": 1.0, "backbone": "reference"}, "widened to alpha 1 "),
     ({"alpha": 0.25, "backbone": "imagenet"}, "ImageNet MobileNet v1"),

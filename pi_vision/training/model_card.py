@@ -91,7 +91,9 @@ def backbone_description(config: dict) -> str:
         change = ("" if alpha == REFERENCE_ALPHA else
                   f", widened to alpha {alpha:g} (Net2WiderNet)" if alpha > REFERENCE_ALPHA else
                   f", narrowed to alpha {alpha:g} (channels kept by use, pointwise layers refitted)")
-        return f"the reference COCO SSD's feature extractor, MobileNet v1 at depth {REFERENCE_ALPHA:g}{change}"
+        head = ("; extra layers and predictors from the reference's too (pi_vision/training/head_transfer.py)"
+                if config.get("head") == "reference" else "")
+        return f"the reference COCO SSD's feature extractor, MobileNet v1 at depth {REFERENCE_ALPHA:g}{change}{head}"
     return {"imagenet": "ImageNet MobileNet v1 (dequantized .tflite)", "random": "random"}[source]
 
 

@@ -46,6 +46,9 @@ class TrainConfig:
     backbone: BackboneSource = setting(
         "imagenet", "where the backbone's first weights come from: the ImageNet classifier of this alpha, the "
         "reference COCO SSD's feature extractor (alpha 0.75, carried to alpha 0.5 or 1.0), or random", flag="--backbone")
+    head: Literal["random", "reference"] = setting(
+        "random", "where the extra layers and predictors start: random, or the reference COCO SSD's (alpha 0.75 "
+        "with --backbone reference; see pi_vision/training/head_transfer.py)", flag="--head")
     # With a few thousand images, fine-tuning the whole backbone overwrites what its pretraining taught it.
     frozen_blocks: int = setting(0, "keep conv0 and the first N of the 13 backbone blocks at their pretrained weights",
                                  check=lambda v: 0 <= v <= 13, must="in 0..13", flag="--frozen-blocks")
@@ -84,6 +87,9 @@ class TrainConfig:
             raise SettingError("backbone", f"--backbone reference (a MobileNet v1 at alpha {REFERENCE_ALPHA:g}) "
                                f"narrows to alpha {MIN_REFERENCE_ALPHA:g} at most, not {self.alpha:g}: "
                                "use --backbone imagenet")
+        if self.head == "reference" and (self.backbone != "reference" or self.alpha != REFERENCE_ALPHA):
+            raise SettingError("head", f"--head reference needs --backbone reference and --alpha {REFERENCE_ALPHA:g} "
+                               f"(the reference's own widths), not --backbone {self.backbone} --alpha {self.alpha:g}")
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}

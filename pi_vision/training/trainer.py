@@ -17,7 +17,8 @@ import tensorflow as tf
 from pi_vision.detection.model_file import TRAINED_SCALING
 from pi_vision.training import checkpoint
 from pi_vision.training.augment import AugmentConfig
-from pi_vision.training.backbone_init import backbone_file, backbone_layer_names, load_backbone
+from pi_vision.training.backbone_init import backbone_file, backbone_layer_names, fit_photos, load_backbone
+from pi_vision.training.head_transfer import FIT_PHOTOS, FIT_SIZES, load_reference_head
 from pi_vision.training.data.recipes import is_coco_scene
 from pi_vision.training.loader import BatchLoader, ImageStore
 from pi_vision.training.losses import detection_loss
@@ -73,7 +74,10 @@ class Trainer:
             checkpoint.restore(source, self.model)
             init_from = str(source)  # the exact checkpoint, for the model cards
         elif config.backbone != "random":
-            load_backbone(self.model, backbone_file(config.alpha, config.backbone))
+            rest = load_backbone(self.model, backbone_file(config.alpha, config.backbone))
+            if config.head == "reference":
+                photos = {size: fit_photos(FIT_PHOTOS, size) for size in FIT_SIZES}
+                load_reference_head(self.model, self.ssd, rest, config.class_names, photos)
         # A resumed run draws fresh batches rather than replaying the ones it already saw.
         self.loader = BatchLoader(store, self.ssd.anchor_spec, self.ssd.num_classes, config.sizes,
                                   config.batch_size, seed=config.seed + self.step,
