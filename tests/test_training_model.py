@@ -212,3 +212,15 @@ def test_the_card_follows_later_stages_back_to_the_first(tmp_path):
     (first / checkpoint.STATE).write_text(json.dumps({"step": 10, "config": {"alpha": 0.5, "backbone": "reference"}}))
     assert "narrowed to alpha 0.5" in backbone_description({"alpha": 0.5, "init_from": str(tmp_path / "a")})
     assert "no longer on disk" in backbone_description({"alpha": 0.5, "init_from": str(tmp_path / "gone")})
+
+
+def test_the_card_of_a_widened_run_says_it_was_widened(tmp_path):
+    from pi_vision.training import checkpoint
+    from pi_vision.training.model_card import backbone_description
+
+    first = tmp_path / "a" / "checkpoints" / "step_0000010"
+    first.mkdir(parents=True)
+    (first / checkpoint.STATE).write_text(json.dumps(
+        {"step": 10, "config": {"alpha": 0.75, "backbone": "reference", "head": "reference"}}))
+    described = backbone_description({"alpha": 1.0, "init_from": str(tmp_path / "a")})
+    assert "widened to alpha 1 " in described and "predictors from the reference" in described

@@ -83,3 +83,23 @@ def test_change_width_names_what_it_cannot_do(widths, error):
 def test_narrowing_without_photos_says_it_needs_them():
     with pytest.raises(ValueError, match="needs photos"):
         change_width(random_backbone(0.5), widths_at(0.25))
+
+
+def test_a_widened_ssd_predicts_exactly_what_the_trained_narrow_one_did():
+    """Head included: every extra layer and predictor reads the copies with their shares."""
+    from pi_vision.training.model import build_ssd
+    from pi_vision.training.model_spec import SSDConfig
+    from pi_vision.training.width_transfer import widen_model
+
+    narrow_model, wide_model = build_ssd(SSDConfig(0.25, 5)), build_ssd(SSDConfig(0.5, 5))
+    rng = np.random.default_rng(3)
+    for w in narrow_model.weights:   # trained-looking BN statistics and biases, not the initial ones
+        if "moving_variance" in w.path or "gamma" in w.path:
+            w.assign(rng.uniform(0.5, 1.5, w.shape).astype(np.float32))
+        elif "moving_mean" in w.path or "beta" in w.path or "bias" in w.path:
+            w.assign(rng.normal(0, 0.3, w.shape).astype(np.float32))
+    widen_model(narrow_model, wide_model)
+    assert wide_model.get_layer("extra64_pw").kernel.shape[-1] == 2 * narrow_model.get_layer("extra64_pw").kernel.shape[-1]
+    images = photos(2, 128)
+    for before, after in zip(narrow_model(images, training=False), wide_model(images, training=False)):
+        np.testing.assert_allclose(after.numpy(), before.numpy(), rtol=1e-3, atol=1e-3)

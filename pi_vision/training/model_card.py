@@ -78,7 +78,9 @@ def earlier_stage(init_from: str | None) -> dict | None:
 
 
 def backbone_description(config: dict) -> str:
-    """Where the first stage's backbone came from (later stages start from its weights)."""
+    """Where the first stage's backbone came from (later stages start from its weights, widened
+    if the first stage was narrower)."""
+    final_alpha = config.get("alpha")
     while config.get("init_from"):
         ckpt = _stage_checkpoint(config["init_from"])
         if ckpt is None:
@@ -87,7 +89,7 @@ def backbone_description(config: dict) -> str:
     # Runs before the backbone setting recorded a yes/no for ImageNet.
     source = config.get("backbone") or ("imagenet" if config.get("pretrained_backbone", True) else "random")
     if source == "reference":
-        alpha = config.get("alpha", REFERENCE_ALPHA)
+        alpha = final_alpha or config.get("alpha", REFERENCE_ALPHA)
         change = ("" if alpha == REFERENCE_ALPHA else
                   f", widened to alpha {alpha:g} (Net2WiderNet)" if alpha > REFERENCE_ALPHA else
                   f", narrowed to alpha {alpha:g} (channels kept by use, pointwise layers refitted)")

@@ -25,6 +25,7 @@ from pi_vision.training.losses import detection_loss
 from pi_vision.training.model import build_ssd
 from pi_vision.training.model_spec import SSDConfig
 from pi_vision.training.train_config import TrainConfig
+from pi_vision.training.width_transfer import widen_model
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class Trainer:
             source = checkpoint.latest(Path(init_from) / "checkpoints")
             if source is None:
                 raise FileNotFoundError(f"--init-from {init_from}: no checkpoints/step_* in it")
-            checkpoint.restore(source, self.model)
+            self._init_from(source)
             init_from = str(source)  # the exact checkpoint, for the model cards
         elif config.backbone != "random":
             rest = load_backbone(self.model, backbone_file(config.alpha, config.backbone))
@@ -87,6 +88,17 @@ class Trainer:
         # Every augmentation setting, not only the overrides, so defaults can change later.
         self.config = replace(config, init_from=init_from, augment=asdict(self.loader.augment))
         self._train_step = tf.function(self._step, reduce_retracing=True)
+
+    def _init_from(self, source: Path) -> None:
+        """Load a checkpoint's weights; one of a narrower alpha is widened to this run's."""
+        alpha = json.loads((source / checkpoint.STATE).read_text()).get("config", {}).get("alpha", self.ssd.alpha)
+        if alpha == self.ssd.alpha:
+            checkpoint.restore(source, self.model)
+            return
+        narrow = build_ssd(replace(self.ssd, alpha=alpha))
+        checkpoint.restore(source, narrow)
+        widen_model(narrow, self.model)
+        log.info("widened %s from alpha %g to %g", source, alpha, self.ssd.alpha)
 
     def _freeze_backbone(self, blocks: int) -> None:
         if blocks <= 0:

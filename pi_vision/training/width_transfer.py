@@ -12,12 +12,14 @@ is a better start than an ImageNet classifier, so the other widths start from it
   the narrow network's own inputs, so errors do not pile up through the 13 blocks.
 
 Convolutions are ``(op, kernel, bias)`` in TFLite layout, as ``backbone_init`` reads them:
-conv0, then a depthwise/pointwise pair per block.
+conv0, then a depthwise/pointwise pair per block. ``widen_model`` does the same widening to
+a whole trained Keras SSD, head included, to go on training it at a larger alpha.
 """
 from __future__ import annotations
 
 import logging
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -92,14 +94,58 @@ def widen(convs: list[Conv], widths: list[int], rng: np.random.Generator) -> lis
             op, kernel, bias = convs[2 * stage - 1]
             out.append((op, kernel[..., copy_of], bias[copy_of]))
         op, kernel, bias = convs[2 * stage]
-        extra = rng.integers(0, kernel.shape[0], width - kernel.shape[0])
-        new_copy_of = np.concatenate([np.arange(kernel.shape[0]), extra])
+        new_copy_of, new_share = _copies(kernel.shape[0], width, rng)
         out.append((op, kernel[new_copy_of][..., copy_of] * share, bias[new_copy_of]))
-        # Copies of a channel split its outgoing weights in random shares that sum to one.
-        weight = rng.uniform(0.75, 1.25, width).astype(np.float32)
-        share = weight / np.bincount(new_copy_of, weights=weight)[new_copy_of].astype(np.float32)
-        copy_of = new_copy_of
+        copy_of, share = new_copy_of, new_share
     return out
+
+
+def _copies(source_width: int, width: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Which source channel each of ``width`` channels copies, and its share of that channel's
+    outgoing weights: random shares that sum to one over the copies."""
+    copy_of = np.concatenate([np.arange(source_width), rng.integers(0, source_width, width - source_width)])
+    weight = rng.uniform(0.75, 1.25, width).astype(np.float32)
+    return copy_of, weight / np.bincount(copy_of, weights=weight)[copy_of].astype(np.float32)
+
+
+def widen_model(source: keras.Model, target: keras.Model, seed: int = 0) -> None:
+    """Load the trained ``source`` SSD into ``target``, the same network at a larger alpha, so that
+    ``target`` computes exactly what ``source`` does (Net2WiderNet, layer by layer in graph order).
+
+    A convolution's input channels follow the layer that produced them (through its BN and ReLU6);
+    a depthwise layer's outputs are copies wherever its inputs are; a full convolution reads each
+    copied input with its share and makes new copies of its own outputs where ``target`` is wider.
+    """
+    rng = np.random.default_rng(seed)
+    copies: dict[str, tuple[np.ndarray, np.ndarray]] = {}   # producing layer -> (copy_of, share)
+    for layer in target.layers:
+        depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+        if not (depthwise or isinstance(layer, keras.layers.Conv2D)):
+            continue
+        old = source.get_layer(layer.name)
+        producer = layer.input._keras_history.operation.name
+        if producer.endswith("_relu"):
+            copy_in, share_in = copies[producer[:-len("_relu")]]
+        else:  # the image
+            copy_in, share_in = np.arange(layer.input.shape[-1]), np.ones(layer.input.shape[-1], np.float32)
+        kernel = np.asarray(old.kernel)[:, :, copy_in, :]
+        if depthwise:
+            copy_out, share_out = copy_in, share_in
+        else:
+            copy_out, share_out = _copies(old.kernel.shape[-1], layer.kernel.shape[-1], rng)
+            kernel = (kernel * share_in[None, None, :, None])[..., copy_out]
+        if kernel.shape != tuple(layer.kernel.shape):
+            raise ValueError(f"{layer.name}: cannot widen {tuple(old.kernel.shape)} to {tuple(layer.kernel.shape)}")
+        layer.kernel.assign(kernel)
+        if layer.use_bias:
+            layer.bias.assign(np.asarray(old.bias)[copy_out])
+        copies[layer.name] = (copy_out, share_out)
+        try:
+            bn, old_bn = target.get_layer(layer.name + "_bn"), source.get_layer(layer.name + "_bn")
+        except ValueError:
+            continue
+        for new, value in zip(bn.weights, old_bn.weights):
+            new.assign(np.asarray(value)[copy_out])
 
 
 def _importance(stage_output: np.ndarray, convs: list[Conv], stage: int) -> np.ndarray:
