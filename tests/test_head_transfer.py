@@ -12,8 +12,9 @@ import keras  # noqa: E402
 
 from pi_vision.detection.anchors import AnchorSpec, decode_boxes, generate_anchors  # noqa: E402
 from pi_vision.training.classes import COCO80_IDS, COCO80_NAMES  # noqa: E402
+from pi_vision.training.bn_init import restat  # noqa: E402
 from pi_vision.training.head_transfer import (REFERENCE_ANCHORS, REFERENCE_LOGITS, anchor_matches,  # noqa: E402
-                                              predictor_weights, restat_bn)
+                                              predictor_weights)
 from pi_vision.training.model_spec import SSDConfig, zoo_anchor_spec  # noqa: E402
 
 
@@ -73,7 +74,7 @@ def test_restat_keeps_what_bn_computes_and_stores_the_input_statistics():
         w.assign(v.astype(np.float32))
     x = (rng.normal(3, 2, (256, 4)) * [1, 2, 3, 4]).astype(np.float32)
     before = bn(x, training=False).numpy()
-    restat_bn(bn, x)
+    restat(bn, x)
     np.testing.assert_allclose(bn(x, training=False).numpy(), before, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(bn.moving_mean.numpy(), x.mean(axis=0), rtol=1e-4)
     # With its input's own statistics stored, a training step computes what inference does.

@@ -103,3 +103,45 @@ def test_a_widened_ssd_predicts_exactly_what_the_trained_narrow_one_did():
     images = photos(2, 128)
     for before, after in zip(narrow_model(images, training=False), wide_model(images, training=False)):
         np.testing.assert_allclose(after.numpy(), before.numpy(), rtol=1e-3, atol=1e-3)
+
+
+def normalised_ssd(alpha: float, images: np.ndarray):
+    """A random SSD whose every BN centres and scales its inputs on ``images``, so each layer uses
+    ReLU6's range as a trained network does (random BN statistics would saturate or kill it)."""
+    import keras
+
+    from pi_vision.training.bn_init import set_affine
+    from pi_vision.training.model import build_ssd
+    from pi_vision.training.model_spec import SSDConfig
+
+    model = build_ssd(SSDConfig(alpha, 5))
+    for bn in [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]:
+        x = np.asarray(keras.Model(model.input, bn.input)(images, training=False))
+        mean, std = x.mean(axis=(0, 1, 2)), x.std(axis=(0, 1, 2)) + 1e-3
+        set_affine(bn, 1 / std, 1.0 - mean / std)
+    return model
+
+
+def test_narrowing_a_whole_ssd_refits_it_better_than_slicing():
+    import keras
+
+    from pi_vision.training.model import build_ssd
+    from pi_vision.training.model_spec import SSDConfig
+    from pi_vision.training.width_transfer import narrow_model
+
+    keras.utils.set_random_seed(0)   # a random network: the margin varies with it
+    fit, held_out = photos(8, 64), photos(4, 64, seed=7)
+    wide = normalised_ssd(0.5, fit)
+    same = build_ssd(SSDConfig(0.5, 5))
+    narrow_model(wide, same, fit)
+    for before, after in zip(wide(held_out, training=False), same(held_out, training=False)):
+        np.testing.assert_allclose(after.numpy(), before.numpy(), rtol=1e-4, atol=1e-4)
+
+    def agreement(refit: bool) -> list[float]:
+        narrow = build_ssd(SSDConfig(0.25, 5))
+        narrow_model(wide, narrow, fit, refit=refit)
+        return [np.corrcoef(a.numpy().ravel(), b.numpy().ravel())[0, 1]
+                for a, b in zip(wide(held_out, training=False), narrow(held_out, training=False))]
+
+    refitted, sliced = agreement(True), agreement(False)
+    assert all(r > s for r, s in zip(refitted, sliced)), (refitted, sliced)

@@ -14,7 +14,6 @@ and AugmentConfig (augment.py), where each is described.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -48,16 +47,10 @@ def build_configs(args: argparse.Namespace) -> tuple[DataConfig, TrainConfig]:
     train = TrainConfig(**given_flags(TrainConfig, args, "train."), augment=augment)
     if train.init_from is not None:
         from pi_vision.training import checkpoint
-        source = checkpoint.latest(Path(train.init_from) / "checkpoints")
-        if source is None:
+        if checkpoint.latest(Path(train.init_from) / "checkpoints") is None:
             raise SettingError("init_from", f"--init-from {train.init_from}: no checkpoint in "
                                             f"{Path(train.init_from) / 'checkpoints'}; give the --out folder of an "
                                             "earlier training run")
-        # A narrower run is widened to this one (width_transfer.widen_model); nothing narrows.
-        alpha = json.loads((source / checkpoint.STATE).read_text()).get("config", {}).get("alpha", train.alpha)
-        if alpha > train.alpha:
-            raise SettingError("init_from", f"--init-from {train.init_from}: its alpha {alpha:g} is wider than "
-                                            f"--alpha {train.alpha:g}; start from a run of the same or a narrower alpha")
     return data, train
 
 

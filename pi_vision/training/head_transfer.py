@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from pi_vision.detection.anchors import BOX_SCALES, AnchorSpec
+from pi_vision.training.bn_init import restat_trainable, set_affine
 from pi_vision.training.classes import COCO80_IDS, COCO80_NAMES
 from pi_vision.training.model_spec import SSDConfig
 from pi_vision.training.train_config import REFERENCE_ALPHA
@@ -99,27 +100,6 @@ def predictor_weights(box: Conv, cls: Conv, matches: list[tuple[int, float]]) ->
     return to_keras(box_k), np.concatenate(box_b), to_keras(cls_k), np.concatenate(cls_b)
 
 
-def _set_affine_bn(bn: keras.layers.BatchNormalization, scale: np.ndarray, shift: np.ndarray) -> None:
-    """Make ``bn`` compute x * scale + shift with its stored statistics."""
-    bn.moving_mean.assign(np.zeros_like(shift))
-    bn.moving_variance.assign(np.full_like(shift, 1.0 - bn.epsilon))
-    bn.gamma.assign(scale)
-    bn.beta.assign(shift)
-
-
-def restat_bn(bn: keras.layers.BatchNormalization, inputs: np.ndarray) -> None:
-    """Store the statistics of ``inputs`` (..., C) in ``bn`` and keep its inference function."""
-    gamma, beta, mean, var = (np.asarray(w) for w in (bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance))
-    scale = gamma / np.sqrt(var + bn.epsilon)
-    shift = beta - scale * mean
-    flat = inputs.reshape(-1, inputs.shape[-1]).astype(np.float64)
-    new_mean, new_var = flat.mean(axis=0), flat.var(axis=0)
-    bn.moving_mean.assign(new_mean.astype(np.float32))
-    bn.moving_variance.assign(new_var.astype(np.float32))
-    bn.gamma.assign((scale * np.sqrt(new_var + bn.epsilon)).astype(np.float32))
-    bn.beta.assign((scale * new_mean + shift).astype(np.float32))
-
-
 def _relu6(x):
     return tf.clip_by_value(x, 0.0, 6.0)
 
@@ -160,12 +140,12 @@ def fit_extra_layers(model: keras.Model, extras: dict[int, tuple[Conv, Conv]], s
         reduce, conv3 = extras[stride]
         layers = _extra_layers(model, stride)
         layers[0].kernel.assign(reduce[1].transpose(1, 2, 3, 0))
-        _set_affine_bn(layers[1], np.ones_like(reduce[2]), reduce[2])
+        set_affine(layers[1], np.ones_like(reduce[2]), reduce[2])
         dw, pw = _separable_start(conv3)
         layers[3].kernel.assign(dw)
-        _set_affine_bn(layers[4], np.ones(dw.shape[2], np.float32), np.full(dw.shape[2], offset, np.float32))
+        set_affine(layers[4], np.ones(dw.shape[2], np.float32), np.full(dw.shape[2], offset, np.float32))
         layers[6].kernel.assign(pw)
-        _set_affine_bn(layers[7], np.ones_like(conv3[2]), conv3[2] - offset * pw[0, 0].sum(axis=0))
+        set_affine(layers[7], np.ones_like(conv3[2]), conv3[2] - offset * pw[0, 0].sum(axis=0))
     trainable = [v for s in strides for layer in _extra_layers(model, s)[3:] for v in layer.trainable_weights
                  if "moving" not in v.path]
     targets = []
@@ -239,21 +219,10 @@ def load_reference_head(model: keras.Model, config: SSDConfig, rest: list[Conv],
             dw[1, 1] = 1.0
             model.get_layer(name + "_dw").kernel.assign(dw)
             channels = dw.shape[2]
-            _set_affine_bn(model.get_layer(name + "_dw_bn"), np.ones(channels, np.float32),
+            set_affine(model.get_layer(name + "_dw_bn"), np.ones(channels, np.float32),
                            np.zeros(channels, np.float32))
             model.get_layer(name).kernel.assign(kernel)
             model.get_layer(name).bias.assign(bias)
-    _restat_head(model, photos[max(photos)])
+    restat_trainable(model, photos[max(photos)])
     log.info("head initialised from the reference at strides %s", sorted(matches))
     return unexplained
-
-
-def _restat_head(model: keras.Model, photos: np.ndarray) -> None:
-    """Every trainable BN of the head gets its input statistics, keeping its function."""
-    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)
-           and not layer.name.startswith(("conv0", "block"))]
-    conv_outputs = [model.get_layer(bn.name[:-len("_bn")]).output for bn in bns]
-    probe = keras.Model(model.input, conv_outputs)
-    outputs = probe.predict(photos, batch_size=32, verbose=0)
-    for bn, out in zip(bns, outputs):
-        restat_bn(bn, out)

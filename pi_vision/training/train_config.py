@@ -77,7 +77,8 @@ class TrainConfig:
         None, "share of the draws from the COCO scene photos (unlabeled/coco_train2014_256); default: their "
         "natural share", check=_probability, must="in 0..1", flag="--scene-share")
     # The weights only, not the optimizer or step: to go on training a finished run with a new recipe.
-    init_from: str | None = setting(None, "start from the weights of this run folder's newest checkpoint",
+    init_from: str | None = setting(None, "start from the weights of this run folder's newest checkpoint "
+                                    "(a run of another alpha is widened or narrowed to this one)",
                                     flag="--init-from", metavar="RUN")
 
     def __post_init__(self) -> None:

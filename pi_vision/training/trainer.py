@@ -25,7 +25,7 @@ from pi_vision.training.losses import detection_loss
 from pi_vision.training.model import build_ssd
 from pi_vision.training.model_spec import SSDConfig
 from pi_vision.training.train_config import TrainConfig
-from pi_vision.training.width_transfer import widen_model
+from pi_vision.training.width_transfer import NARROW_FIT_PHOTOS, NARROW_FIT_SIZE, narrow_model, widen_model
 
 log = logging.getLogger(__name__)
 
@@ -90,15 +90,18 @@ class Trainer:
         self._train_step = tf.function(self._step, reduce_retracing=True)
 
     def _init_from(self, source: Path) -> None:
-        """Load a checkpoint's weights; one of a narrower alpha is widened to this run's."""
+        """Load a checkpoint's weights; one of another alpha is widened or narrowed to this run's."""
         alpha = json.loads((source / checkpoint.STATE).read_text()).get("config", {}).get("alpha", self.ssd.alpha)
         if alpha == self.ssd.alpha:
             checkpoint.restore(source, self.model)
             return
-        narrow = build_ssd(replace(self.ssd, alpha=alpha))
-        checkpoint.restore(source, narrow)
-        widen_model(narrow, self.model)
-        log.info("widened %s from alpha %g to %g", source, alpha, self.ssd.alpha)
+        other = build_ssd(replace(self.ssd, alpha=alpha))
+        checkpoint.restore(source, other)
+        if alpha < self.ssd.alpha:
+            widen_model(other, self.model)
+        else:
+            narrow_model(other, self.model, fit_photos(NARROW_FIT_PHOTOS, NARROW_FIT_SIZE))
+        log.info("carried %s from alpha %g to %g", source, alpha, self.ssd.alpha)
 
     def _freeze_backbone(self, blocks: int) -> None:
         if blocks <= 0:

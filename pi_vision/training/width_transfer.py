@@ -12,8 +12,8 @@ is a better start than an ImageNet classifier, so the other widths start from it
   the narrow network's own inputs, so errors do not pile up through the 13 blocks.
 
 Convolutions are ``(op, kernel, bias)`` in TFLite layout, as ``backbone_init`` reads them:
-conv0, then a depthwise/pointwise pair per block. ``widen_model`` does the same widening to
-a whole trained Keras SSD, head included, to go on training it at a larger alpha.
+conv0, then a depthwise/pointwise pair per block. ``widen_model`` and ``narrow_model`` do the
+same to a whole trained Keras SSD, head included, to go on training it at another alpha.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pi_vision.training.bn_init import restat_trainable, set_affine
 from pi_vision.training.model_spec import MOBILENET_V1_BLOCKS
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ Conv = tuple[str, np.ndarray, np.ndarray]
 FIT_POSITIONS = 40_000
 # Ridge strength relative to the mean input energy: keeps a refit stable on near-dead channels.
 RIDGE = 1e-3
+# Photos (count, side) a whole SSD is narrowed on: enough positions for the 1x1 refits down to the 1x1 maps.
+NARROW_FIT_PHOTOS, NARROW_FIT_SIZE = 256, 192
 
 
 def stage_widths(convs: list[Conv]) -> list[int]:
@@ -108,6 +111,23 @@ def _copies(source_width: int, width: int, rng: np.random.Generator) -> tuple[np
     return copy_of, weight / np.bincount(copy_of, weights=weight)[copy_of].astype(np.float32)
 
 
+def _convolutions(model: keras.Model):
+    """(layer, is depthwise, name of the layer whose channels it reads or None for the image) in graph order."""
+    for layer in model.layers:
+        depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+        if depthwise or isinstance(layer, keras.layers.Conv2D):
+            producer = layer.input._keras_history.operation.name
+            # A layer reads its producer through the producer's BN and ReLU6.
+            yield layer, depthwise, producer[:-len("_relu")] if producer.endswith("_relu") else None
+
+
+def _bn_of(model: keras.Model, layer: keras.layers.Layer) -> keras.layers.BatchNormalization | None:
+    try:
+        return model.get_layer(layer.name + "_bn")
+    except ValueError:
+        return None
+
+
 def widen_model(source: keras.Model, target: keras.Model, seed: int = 0) -> None:
     """Load the trained ``source`` SSD into ``target``, the same network at a larger alpha, so that
     ``target`` computes exactly what ``source`` does (Net2WiderNet, layer by layer in graph order).
@@ -118,16 +138,12 @@ def widen_model(source: keras.Model, target: keras.Model, seed: int = 0) -> None
     """
     rng = np.random.default_rng(seed)
     copies: dict[str, tuple[np.ndarray, np.ndarray]] = {}   # producing layer -> (copy_of, share)
-    for layer in target.layers:
-        depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
-        if not (depthwise or isinstance(layer, keras.layers.Conv2D)):
-            continue
+    for layer, depthwise, producer in _convolutions(target):
         old = source.get_layer(layer.name)
-        producer = layer.input._keras_history.operation.name
-        if producer.endswith("_relu"):
-            copy_in, share_in = copies[producer[:-len("_relu")]]
-        else:  # the image
+        if producer is None:
             copy_in, share_in = np.arange(layer.input.shape[-1]), np.ones(layer.input.shape[-1], np.float32)
+        else:
+            copy_in, share_in = copies[producer]
         kernel = np.asarray(old.kernel)[:, :, copy_in, :]
         if depthwise:
             copy_out, share_out = copy_in, share_in
@@ -140,12 +156,70 @@ def widen_model(source: keras.Model, target: keras.Model, seed: int = 0) -> None
         if layer.use_bias:
             layer.bias.assign(np.asarray(old.bias)[copy_out])
         copies[layer.name] = (copy_out, share_out)
-        try:
-            bn, old_bn = target.get_layer(layer.name + "_bn"), source.get_layer(layer.name + "_bn")
-        except ValueError:
+        if (bn := _bn_of(target, layer)) is not None:
+            for new, value in zip(bn.weights, _bn_of(source, old).weights):
+                new.assign(np.asarray(value)[copy_out])
+
+
+def _run(model: keras.Model, outputs, photos: np.ndarray) -> np.ndarray:
+    """``outputs`` (a tensor of ``model``'s graph) on ``photos``, in inference mode."""
+    probe = keras.Model(model.input, outputs)
+    return np.concatenate([np.asarray(probe(photos[i:i + 32], training=False)) for i in range(0, len(photos), 32)])
+
+
+def narrow_model(source: keras.Model, target: keras.Model, photos: np.ndarray, seed: int = 0,
+                 refit: bool = True) -> None:
+    """Load the trained ``source`` SSD into ``target``, the same network at a smaller alpha, by
+    channel pruning with reconstruction (as ``narrow`` does for a backbone), layer by layer in
+    graph order: each full convolution keeps the outputs most active on ``photos`` (normalised
+    images) and, where its inputs lost channels, is refitted by least squares to reproduce the
+    wide network's pre-activations from the narrow network's own inputs. Depthwise layers keep
+    the channels of their inputs. Predictors keep all their outputs and are refitted too.
+    ``refit`` False only slices the kept channels out (to measure what the refit adds).
+    """
+    rng = np.random.default_rng(seed)
+    kept: dict[str, np.ndarray] = {}   # layer -> the source channels its outputs keep
+    for layer, depthwise, producer in _convolutions(target):
+        old = source.get_layer(layer.name)
+        keep_in = np.arange(layer.input.shape[-1]) if producer is None else kept[producer]
+        if depthwise:
+            kept[layer.name] = keep_in
+            _take_channels(target, source, layer, keep_in, keep_in, depthwise=True)
             continue
-        for new, value in zip(bn.weights, old_bn.weights):
-            new.assign(np.asarray(value)[copy_out])
+        wide = _run(source, (_bn_of(source, old) or old).output, photos)
+        keep_out = np.arange(old.kernel.shape[-1])
+        if layer.kernel.shape[-1] < len(keep_out):
+            activity = np.clip(wide, 0, 6).mean(axis=(0, 1, 2))
+            keep_out = np.sort(np.argsort(-activity)[:layer.kernel.shape[-1]])
+        kept[layer.name] = keep_out
+        if len(keep_in) == old.kernel.shape[2] or not refit:   # whole inputs (the image): nothing to make up for
+            _take_channels(target, source, layer, keep_in, keep_out, depthwise=False)
+            continue
+        if tuple(layer.kernel.shape[:2]) != (1, 1):
+            raise ValueError(f"{layer.name}: only 1x1 convolutions can be refitted, not {tuple(layer.kernel.shape)}")
+        narrow_in = _run(target, layer.input, photos)
+        narrow_in, wide = narrow_in.reshape(-1, narrow_in.shape[-1]), wide.reshape(-1, wide.shape[-1])
+        rows = rng.choice(len(wide), min(FIT_POSITIONS, len(wide)), replace=False)
+        kernel, bias = _refit(narrow_in[rows], wide[rows][:, keep_out])
+        layer.kernel.assign(kernel.transpose(1, 2, 3, 0))
+        if (bn := _bn_of(target, layer)) is not None:
+            set_affine(bn, np.ones_like(bias), bias)
+        else:
+            layer.bias.assign(bias)
+    restat_trainable(target, photos)
+
+
+def _take_channels(target: keras.Model, source: keras.Model, layer: keras.layers.Layer, keep_in: np.ndarray,
+                   keep_out: np.ndarray, depthwise: bool) -> None:
+    """Copy the kept part of the source layer's weights (and its BN's) into ``layer``."""
+    old = source.get_layer(layer.name)
+    kernel = np.asarray(old.kernel)[:, :, keep_in, :]
+    layer.kernel.assign(kernel if depthwise else kernel[..., keep_out])
+    if layer.use_bias:
+        layer.bias.assign(np.asarray(old.bias)[keep_out])
+    if (bn := _bn_of(target, layer)) is not None:
+        for new, value in zip(bn.weights, _bn_of(source, old).weights):
+            new.assign(np.asarray(value)[keep_out])
 
 
 def _importance(stage_output: np.ndarray, convs: list[Conv], stage: int) -> np.ndarray:
