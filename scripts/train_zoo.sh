@@ -1,42 +1,57 @@
 #!/usr/bin/env bash
-# The zoo's recipe for one width multiplier: two training stages, then every input size
-# converted to int8 (and float with --float), scored and written to models/.
+# The zoo's recipe for one width multiplier: training, then every input size converted to
+# int8 (and float with --float), scored and written to models/.
 #
-#   scripts/train_zoo.sh 0.5 [--float] [--steps-a 1500] [--steps-b 1500]
+#   scripts/train_zoo.sh 0.75 [--float] [--steps N]
 #
-# Stage A trains the SSDLite head and extra layers on the frozen pretrained backbone: the
-# reference SSD's COCO-trained feature extractor at alpha 0.75 and 1.0 (widened, see
-# pi_vision/training/width_transfer.py), the ImageNet classifier at 0.25 and 0.5. Stage B
-# goes on from its weights and fine-tunes the whole backbone with SGD (Adam rewrites the
-# pretrained weights), the box loss weighted down so the shared features keep the classes.
-# Both distil from the fused teachers with 80% of the draws from the COCO scene photos.
-# Re-running resumes each stage from its last checkpoint and skips finished ones. Runs go to runs/zoo_<alpha>_{a,b}.
+# Alpha 0.75 is the reference SSD's own width: its backbone, extra layers and predictors
+# load into ours (--backbone reference --head reference; pi_vision/training/head_transfer.py),
+# and one stage fine-tunes the whole network. Alpha 1.0 and 0.5 start from that trained
+# 0.75 run, carried to their width (--init-from; widened exactly, or narrowed with the 1x1
+# layers refitted: pi_vision/training/width_transfer.py), so train 0.75 first. Alpha 0.25
+# keeps the older two-stage recipe from the ImageNet classifier: stage A trains the head on
+# the frozen backbone, stage B fine-tunes everything.
+# The backbone trains with SGD (Adam rewrites pretrained weights), the head with Adam. Every
+# stage distils from the fused teachers with 80% of the draws from the COCO scene photos.
+# Re-running resumes each stage from its last checkpoint and skips finished ones.
+# Runs go to runs/zoo_<alpha>[_a|_b].
 set -euo pipefail
 cd "$(dirname "$0")/.."
-alpha=${1:?usage: scripts/train_zoo.sh ALPHA [--float] [--steps-a N] [--steps-b N]}
+alpha=${1:?usage: scripts/train_zoo.sh ALPHA [--float] [--steps N]}
 shift
 precision=(int8)
-steps_a=1500
-steps_b=1500
+steps=
 while [ $# -gt 0 ]; do
   case "$1" in
     --float) precision=(int8 float); shift ;;
-    --steps-a) steps_a=$2; shift 2 ;;
-    --steps-b) steps_b=$2; shift 2 ;;
+    --steps) steps=$2; shift 2 ;;
     *) echo "train_zoo.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
 python=${PYTHON:-.venv/bin/python}
 common=(--alpha "$alpha" --teacher fused --scene-share 0.8 --mosaic 0 --zoom-out 0.1 --paste 0.5)
-# Narrowed to 0.5, the reference's backbone scored below ImageNet's (models/README.md).
-case "$alpha" in 0.75|1.0) backbone=reference ;; *) backbone=imagenet ;; esac
+fine_tune=(--frozen-blocks 0 --backbone-optimizer sgd --backbone-lr-scale 10 --warmup 100)
 # A stage whose last checkpoint exists is done: skip it rather than load its data again.
 done_at() { [ -d "$1/checkpoints/$(printf 'step_%07d' "$2")" ]; }
-done_at "runs/zoo_${alpha}_a" "$steps_a" ||
-"$python" -m pi_vision.commands.train "${common[@]}" --backbone "$backbone" --frozen-blocks 13 --steps "$steps_a" --lr 1.5e-3 --warmup 150 \
-    --out "runs/zoo_${alpha}_a"
-done_at "runs/zoo_${alpha}_b" "$steps_b" ||
-"$python" -m pi_vision.commands.train "${common[@]}" --init-from "runs/zoo_${alpha}_a" --frozen-blocks 0 \
-    --backbone-optimizer sgd --backbone-lr-scale 10 --box-loss-weight 0.25 --steps "$steps_b" --lr 5e-4 \
-    --warmup 100 --out "runs/zoo_${alpha}_b"
-"$python" -m pi_vision.commands.convert "runs/zoo_${alpha}_b" --sizes 128 160 192 224 --precision "${precision[@]}"
+train() { "$python" -m pi_vision.commands.train "${common[@]}" "$@"; }
+case "$alpha" in
+  0.75)
+    run=runs/zoo_0.75
+    done_at "$run" "${steps:=2000}" || train --backbone reference --head reference "${fine_tune[@]}" \
+        --box-loss-weight 0.5 --lr 3e-4 --steps "$steps" --out "$run" ;;
+  1.0|0.5)
+    [ -d runs/zoo_0.75/checkpoints ] || { echo "train_zoo.sh: alpha $alpha starts from runs/zoo_0.75: run scripts/train_zoo.sh 0.75 first" >&2; exit 2; }
+    run=runs/zoo_$alpha
+    # Narrowing loses more than widening: the narrow network gets more steps at a higher rate.
+    if [ "$alpha" = 1.0 ]; then lr=3e-4; : "${steps:=800}"; else lr=5e-4; : "${steps:=1500}"; fi
+    done_at "$run" "$steps" || train --init-from runs/zoo_0.75 "${fine_tune[@]}" --box-loss-weight 0.5 \
+        --lr "$lr" --steps "$steps" --out "$run" ;;
+  *)
+    : "${steps:=1500}"
+    done_at "runs/zoo_${alpha}_a" "$steps" || train --backbone imagenet --frozen-blocks 13 --steps "$steps" \
+        --lr 1.5e-3 --warmup 150 --out "runs/zoo_${alpha}_a"
+    run=runs/zoo_${alpha}_b
+    done_at "$run" "$steps" || train --init-from "runs/zoo_${alpha}_a" "${fine_tune[@]}" --box-loss-weight 0.25 \
+        --lr 5e-4 --steps "$steps" --out "$run" ;;
+esac
+"$python" -m pi_vision.commands.convert "$run" --sizes 128 160 192 224 --precision "${precision[@]}"
