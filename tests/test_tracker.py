@@ -275,12 +275,37 @@ def test_track_leaving_the_frame_is_dropped_before_max_misses():
     assert tracker.active_count == 0
 
 
-def test_detection_matches_only_tracks_of_its_class():
+# The detector's class for one object, frame by frame after a track of class 0 is confirmed
+# (5 frames at score 0.9); the ids and classes the tracker then shows.
+@pytest.mark.parametrize("renamed, ids, classes", [
+    ([1], [1], [0]),                                   # one frame renamed: same object, same name
+    ([1, 0, 1, 0, 1, 0], [1] * 6, [0] * 6),            # flicker around a majority: no churn
+    ([1] * 6, [1] * 6, [0, 0, 0, 1, 1, 1]),            # truly renamed: the id stays, the name follows
+], ids=["one frame", "flicker", "renamed for good"])
+def test_a_renamed_object_keeps_its_track_and_its_majority_class(renamed, ids, classes):
+    tracker = confirmed_tracker(TrackerConfig(show_misses=0))
+    shown = [tracker.update(dets(moving_box(5 + f), cls=c)) for f, c in enumerate(renamed)]
+    assert [o.track_ids.tolist() for o in shown] == [[i] for i in ids]
+    assert [o.class_ids.tolist() for o in shown] == [[c] for c in classes]
+    assert tracker.ids_issued == 1
+
+
+def test_a_loosely_overlapping_detection_of_another_class_starts_its_own_track():
     tracker = confirmed_tracker(TrackerConfig(show_misses=0, min_hits=1))
-    out = tracker.update(dets(moving_box(5), cls=1))
-    # The class-0 track went unmatched (hidden); the class-1 detection started its own track.
+    x = moving_box(5)
+    out = tracker.update(dets([x[0] + 0.06, x[1], x[2] + 0.06, x[3]], cls=1))   # IoU 0.25 with the track
     assert out.track_ids.tolist() == [2] and out.class_ids.tolist() == [1]
     assert tracker.active_count == 2
+
+
+def test_overlapping_objects_of_two_classes_keep_their_own_tracks():
+    """A rider on a motorcycle: both seen every frame, the same-class matches come first."""
+    tracker = Tracker(TrackerConfig(show_misses=0))
+    for f in range(10):
+        rider, bike = moving_box(f, y=0.36), moving_box(f, y=0.4)   # IoU 0.67
+        out = tracker.update(dets(rider, bike, classes=[0, 3]))
+    assert sorted(zip(out.track_ids.tolist(), out.class_ids.tolist())) == [(1, 0), (2, 3)]
+    assert tracker.ids_issued == 2
 
 
 def test_low_score_detection_extends_a_track_but_never_starts_one():

@@ -18,7 +18,8 @@ class TrackTable:
     mean: np.ndarray  # Kalman state per track
     cov: np.ndarray  # its covariance, in kalman's compact form
     boxes: np.ndarray  # current box estimate, x1 y1 x2 y2 normalised
-    class_ids: np.ndarray
+    class_ids: np.ndarray  # the class the track's detections voted for
+    class_votes: np.ndarray  # by how much: score-weighted lead of class_ids over the other classes
     ids: np.ndarray  # NO_TRACK while tentative
     hits: np.ndarray  # consecutive matched detector runs
     misses: np.ndarray  # consecutive unmatched detector runs
@@ -27,7 +28,7 @@ class TrackTable:
     @classmethod
     def empty(cls) -> "TrackTable":
         return cls(np.zeros((0, 2 * kalman.MEAS_DIM)), np.zeros((0, 3, kalman.MEAS_DIM)), np.zeros((0, 4)),
-                   np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                   np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
                    np.zeros(0, np.float32))
 
     @classmethod
@@ -35,7 +36,7 @@ class TrackTable:
         """New tentative tracks, one per measurement, each matched once."""
         n = len(meas)
         mean, cov = kalman.initiate(meas)
-        return cls(mean, cov, kalman.state_to_xyxy(mean), class_ids.astype(np.int32),
+        return cls(mean, cov, kalman.state_to_xyxy(mean), class_ids.astype(np.int32), scores.astype(np.float32),
                    np.full(n, NO_TRACK, np.int64), np.ones(n, np.int64), np.zeros(n, np.int64),
                    scores.astype(np.float32))
 

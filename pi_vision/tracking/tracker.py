@@ -15,7 +15,11 @@ both give the same result.
 
 What is returned: confirmed tracks, as the same ``Detections`` type the detector produces,
 with ``track_ids`` filled in, boxes taken from the filter (smoothed, clipped to the frame),
-the class of the track and the score of its last matched detection. On an ``update`` frame
+the class of the track and the score of its last matched detection. A small detector names
+one object differently from frame to frame (cat, dog, cat): a sure detection of another
+class that overlaps a confirmed track closely, after every same-class match is made,
+continues that track, and the track's class is a score-weighted majority vote of its
+detections, so the object keeps its id and its usual name. On an ``update`` frame
 those are the tracks matched now plus those that went unmatched for at most
 ``TrackerConfig.show_misses`` detector runs (shown at their predicted place, so a detection
 the detector drops for a frame does not make the overlay flicker or an events consumer see
@@ -42,6 +46,9 @@ from pi_vision.settings import setting, validate
 from pi_vision.tracking.track_table import TrackTable
 
 log = logging.getLogger(__name__)
+
+# Cap of a track's class lead, in detection scores: about four sure detections.
+MAX_CLASS_LEAD = 3.0
 
 
 def _unit(v: float) -> bool:
@@ -71,6 +78,9 @@ class TrackerConfig:
                                check=_positive_unit, must="in (0, 1]")
     low_match_iou: float = setting(0.5, "min IoU for low-score detections, which are often clutter",
                                    check=_positive_unit, must="in (0, 1]")
+    relabel_iou: float = setting(0.5, "min IoU for a sure detection of another class to continue a confirmed "
+                                 "track left unmatched (the detector renamed the object)",
+                                 check=_positive_unit, must="in (0, 1]")
     min_hits: int = setting(2, "detector runs a track must be matched in a row to be confirmed",
                             check=lambda v: v >= 1, must=">= 1")
     max_misses: int = setting(30, "detector runs a confirmed track survives unmatched", check=lambda v: v >= 0,
@@ -150,22 +160,22 @@ class Tracker:
             boxes, scores, classes = boxes[usable], scores[usable], classes[usable]
         det_meas = kalman.xyxy_to_measurement(boxes)
 
-        # One IoU matrix for all stages; a detection may only match a track of its class.
+        # One IoU matrix for all stages; the first three match a detection only to a track of its class.
         tracks = self._tracks
-        iou = iou_matrix(boxes, tracks.boxes)
-        iou *= classes[:, None] == tracks.class_ids[None, :]
+        any_class_iou = iou_matrix(boxes, tracks.boxes)
+        iou = any_class_iou * (classes[:, None] == tracks.class_ids[None, :])
 
         high = scores >= cfg.high_score
         confirmed = tracks.confirmed
         det_track = np.full(len(scores), -1, dtype=np.intp)  # matched track row per detection
         track_matched = np.zeros(len(tracks), dtype=bool)
 
-        def match(det_mask: np.ndarray, track_mask: np.ndarray, min_iou: float) -> None:
+        def match(det_mask: np.ndarray, track_mask: np.ndarray, min_iou: float, pairs: np.ndarray = iou) -> None:
             det_rows = np.nonzero(det_mask & (det_track < 0))[0]
             track_rows = np.nonzero(track_mask & ~track_matched)[0]
             if len(det_rows) == 0 or len(track_rows) == 0:
                 return
-            r, c = assign(iou[det_rows][:, track_rows], min_iou)
+            r, c = assign(pairs[det_rows][:, track_rows], min_iou)
             det_track[det_rows[r]] = track_rows[c]
             track_matched[track_rows[c]] = True
 
@@ -175,6 +185,7 @@ class Tracker:
         match(high, confirmed, cfg.match_iou)
         match(~high, confirmed, cfg.low_match_iou)
         match(high, ~confirmed, cfg.match_iou)
+        match(high, confirmed, cfg.relabel_iou, any_class_iou)
 
         matched_dets = np.nonzero(det_track >= 0)[0]
         rows = det_track[matched_dets]
@@ -183,6 +194,7 @@ class Tracker:
                                                                 det_meas[matched_dets])
             tracks.scores[rows] = scores[matched_dets]
             tracks.boxes[rows] = kalman.state_to_xyxy(tracks.mean[rows])
+            self._vote(rows, classes[matched_dets], scores[matched_dets])
         tracks.hits = np.where(track_matched, tracks.hits + 1, 0)
         tracks.misses = np.where(track_matched, 0, tracks.misses + 1)
 
@@ -197,6 +209,17 @@ class Tracker:
             self._tracks = self._tracks.extended(TrackTable.started(det_meas[starts], classes[starts], scores[starts]))
         self._confirm()
         return self._output()
+
+    def _vote(self, rows: np.ndarray, classes: np.ndarray, scores: np.ndarray) -> None:
+        """Weighted majority vote (Boyer-Moore): agreeing detections add their score to the
+        track's lead, others take theirs off and take the class over when the lead runs out.
+        The lead is capped so that an object the detector has truly re-read (a person who
+        sat on a bicycle) gets its new class within a few detector runs, not minutes."""
+        tracks = self._tracks
+        lead = tracks.class_votes[rows] + np.where(classes == tracks.class_ids[rows], scores, -scores)
+        turned = lead < 0
+        tracks.class_ids[rows[turned]] = classes[turned]
+        tracks.class_votes[rows] = np.minimum(np.abs(lead), MAX_CLASS_LEAD)
 
     def _predict(self, frames: int) -> None:
         if frames < 1:
