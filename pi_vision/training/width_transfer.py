@@ -144,21 +144,13 @@ def widen_model(source: keras.Model, target: keras.Model, seed: int = 0) -> None
             copy_in, share_in = np.arange(layer.input.shape[-1]), np.ones(layer.input.shape[-1], np.float32)
         else:
             copy_in, share_in = copies[producer]
-        kernel = np.asarray(old.kernel)[:, :, copy_in, :]
         if depthwise:
             copy_out, share_out = copy_in, share_in
+            _take_channels(target, source, layer, copy_in, copy_out, depthwise=True)
         else:
             copy_out, share_out = _copies(old.kernel.shape[-1], layer.kernel.shape[-1], rng)
-            kernel = (kernel * share_in[None, None, :, None])[..., copy_out]
-        if kernel.shape != tuple(layer.kernel.shape):
-            raise ValueError(f"{layer.name}: cannot widen {tuple(old.kernel.shape)} to {tuple(layer.kernel.shape)}")
-        layer.kernel.assign(kernel)
-        if layer.use_bias:
-            layer.bias.assign(np.asarray(old.bias)[copy_out])
+            _take_channels(target, source, layer, copy_in, copy_out, depthwise=False, input_share=share_in)
         copies[layer.name] = (copy_out, share_out)
-        if (bn := _bn_of(target, layer)) is not None:
-            for new, value in zip(bn.weights, _bn_of(source, old).weights):
-                new.assign(np.asarray(value)[copy_out])
 
 
 def _run(model: keras.Model, outputs, photos: np.ndarray) -> np.ndarray:
@@ -210,11 +202,17 @@ def narrow_model(source: keras.Model, target: keras.Model, photos: np.ndarray, s
 
 
 def _take_channels(target: keras.Model, source: keras.Model, layer: keras.layers.Layer, keep_in: np.ndarray,
-                   keep_out: np.ndarray, depthwise: bool) -> None:
-    """Copy the kept part of the source layer's weights (and its BN's) into ``layer``."""
+                   keep_out: np.ndarray, depthwise: bool, input_share: np.ndarray | None = None) -> None:
+    """Copy the source layer's weights (and its BN's) for the channels ``keep_in`` / ``keep_out``
+    index into ``layer``; ``input_share`` scales what each input channel contributes."""
     old = source.get_layer(layer.name)
     kernel = np.asarray(old.kernel)[:, :, keep_in, :]
-    layer.kernel.assign(kernel if depthwise else kernel[..., keep_out])
+    if input_share is not None:
+        kernel = kernel * input_share[None, None, :, None]
+    kernel = kernel if depthwise else kernel[..., keep_out]
+    if kernel.shape != tuple(layer.kernel.shape):
+        raise ValueError(f"{layer.name}: cannot carry {tuple(old.kernel.shape)} to {tuple(layer.kernel.shape)}")
+    layer.kernel.assign(kernel)
     if layer.use_bias:
         layer.bias.assign(np.asarray(old.bias)[keep_out])
     if (bn := _bn_of(target, layer)) is not None:
