@@ -47,3 +47,20 @@ def test_zero_encoding_decodes_to_the_anchor():
     boxes = decode_boxes(np.zeros((5, 4), np.float32), anchors)
     np.testing.assert_allclose((boxes[:, 2:] + boxes[:, :2]) / 2, anchors[:, :2], atol=1e-6)
     np.testing.assert_allclose(boxes[:, 2:] - boxes[:, :2], anchors[:, 2:], atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [128, 160, 224, 300])
+def test_anchors_with_scales_at_keep_their_pixel_size(size):
+    fractions = AnchorSpec(strides=(8, 16, 32), scales=(0.06, 0.14, 0.28))
+    pixels = AnchorSpec(strides=(8, 16, 32), scales=(0.06, 0.14, 0.28), scales_at=160)
+    at_160 = generate_anchors(fractions, (160, 160))
+    ours = generate_anchors(pixels, (size, size))
+    # Same cells as fractions of this input, boxes of the same size in pixels as at 160.
+    np.testing.assert_allclose(ours[:, :2], generate_anchors(fractions, (size, size))[:, :2])
+    np.testing.assert_allclose(np.unique(ours[:, 2] * size), np.unique(at_160[:, 2] * 160), rtol=1e-5)
+
+
+def test_scales_at_a_non_square_input_keeps_boxes_square_in_pixels():
+    anchors = generate_anchors(AnchorSpec(strides=(16,), scales=(0.2,), aspect_ratios=(1.0,), scales_at=160,
+                                          reduce_boxes_in_lowest_layer=False), (120, 160))
+    np.testing.assert_allclose(anchors[:, 2] * 120, anchors[:, 3] * 160, rtol=1e-5)

@@ -32,6 +32,14 @@ def test_each_zoo_anchor_takes_the_reference_anchor_of_its_shape(stride, expecte
     assert [(j, pytest.approx(f)) for j, f in matches[stride]] == expected
 
 
+@pytest.mark.parametrize("scales_at", [150, 300, 600])
+def test_anchors_of_fixed_pixel_size_match_the_reference_in_pixels(scales_at):
+    """Our 0.14 of a 150 input is 21 px, the reference's 0.2 of 300 is 60 px: factor 0.35."""
+    (j, factor), = anchor_matches(AnchorSpec(strides=(16,), aspect_ratios=(2.0,), reduce_boxes_in_lowest_layer=False,
+                                             scales=(0.14,), scales_at=scales_at))[16][:1]
+    assert j == 1 and factor == pytest.approx(0.14 * scales_at / (0.2 * 300))
+
+
 def test_the_stride_8_map_has_no_reference_counterpart():
     assert 8 not in anchor_matches(zoo_anchor_spec())
 

@@ -14,9 +14,10 @@ def test_a_file_without_a_card_gets_the_foreign_conventions(tmp_path):
     assert card.anchors is None and card.scaling == FOREIGN_SCALING
 
 
-def test_a_written_card_reads_back(tmp_path):
+@pytest.mark.parametrize("scales_at", [None, 160])
+def test_a_written_card_reads_back(tmp_path, scales_at):
     spec = AnchorSpec(strides=(8, 16, 32, 64, 128, 256), scales=(0.06, 0.14, 0.28, 0.45, 0.65, 0.85),
-                      aspect_ratios=(1.0, 2.0, 0.5), reduce_boxes_in_lowest_layer=False)
+                      aspect_ratios=(1.0, 2.0, 0.5), reduce_boxes_in_lowest_layer=False, scales_at=scales_at)
     write_card(tmp_path / "m.yaml", {"input": {"scaling": TRAINED_SCALING.to_card()},
                                      "anchors": anchor_section(spec, 160)})
     card = read_card(tmp_path / "m.tflite")

@@ -28,6 +28,12 @@ class AnchorSpec:
     # The first (finest) layer gets three small boxes instead of the full set, as in SSD.
     reduce_boxes_in_lowest_layer: bool = True
     scales: tuple[float, ...] | None = field(default=None)
+    # The input size (pixels) the scales are fractions of. A fully convolutional network
+    # sees an object's size in pixels, not as a fraction of its input, so a network used
+    # at several input sizes needs anchors of the same pixel size at each: with this set,
+    # the boxes of a 224 input are 160/224 of those of a 160 input where this is 160.
+    # None: the scales are fractions of whatever the input is (the reference's layout).
+    scales_at: int | None = None
 
     def layer_scales(self) -> list[float]:
         """Box scale per layer plus the 1.0 that closes the interpolation."""
@@ -66,6 +72,8 @@ def generate_anchors(spec: AnchorSpec, input_size: tuple[int, int]) -> np.ndarra
     for (fh, fw), specs in zip(feature_map_sizes(input_size, spec.strides), spec._box_specs()):
         cy, cx = np.meshgrid((np.arange(fh) + 0.5) / fh, (np.arange(fw) + 0.5) / fw, indexing="ij")
         hw = np.array([(s / math.sqrt(ar), s * math.sqrt(ar)) for s, ar in specs], dtype=np.float64)
+        if spec.scales_at is not None:
+            hw *= (spec.scales_at / input_size[0], spec.scales_at / input_size[1])
         k = len(specs)
         layer = np.empty((fh, fw, k, 4), dtype=np.float64)
         layer[..., 0] = cy[..., None]

@@ -64,6 +64,7 @@ def anchor_section(spec: AnchorSpec, size: int) -> dict:
     return {
         "strides": list(spec.strides),
         "scales": [round(s, 4) for s in spec.layer_scales()[:-1]],
+        **({"scales_at": spec.scales_at} if spec.scales_at is not None else {}),
         "aspect_ratios": [round(a, 4) for a in spec.aspect_ratios],
         "reduce_boxes_in_lowest_layer": spec.reduce_boxes_in_lowest_layer,
         "boxes_per_cell": spec.boxes_per_cell(),

@@ -25,7 +25,7 @@ from pi_vision.training.data.recipes import COCO_SCENES
 from pi_vision.training.data.sample import load_rgb
 from pi_vision.training.evaluate import evaluate_model
 from pi_vision.training.model_card import build_card, evaluation_section, training_minutes
-from pi_vision.training.model_spec import SSDConfig
+from pi_vision.training.model_spec import SSDConfig, zoo_anchor_spec
 from pi_vision.training.yardsticks import Yardstick, score_model
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,9 @@ def export_run(run_dir: Path, out_dir: Path, sizes: list[int], precisions: list[
     state = json.loads((ckpt / checkpoint.STATE).read_text())
     config = state["config"]
     labels = config["class_names"]
-    ssd = SSDConfig(config["alpha"], len(labels), class_loss=config.get("class_loss", "focal"))
+    # Runs from before anchors kept their pixel size have no anchors_at: their anchors are fractions.
+    ssd = SSDConfig(config["alpha"], len(labels), zoo_anchor_spec(config.get("anchors_at", 0)),
+                    config.get("class_loss", "focal"))
     calibration = calibration_images(data_dir, calibration_count)
     # Only a COCO model has the reference's classes, and so a meaning for its scale.
     score_photos = score_calibration_photos(data_dir) if calibrate_scores and labels == list(COCO80_NAMES) else []

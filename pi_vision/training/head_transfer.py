@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 Conv = tuple[str, np.ndarray, np.ndarray]
 # The reference's anchors: the TF Object Detection API's defaults.
 REFERENCE_ANCHORS = AnchorSpec()
+REFERENCE_INPUT = 300
 # Class slots per anchor in the reference: background, then COCO category ids 1..90.
 REFERENCE_LOGITS = 91
 # Input sizes the extra layers are fitted at: the zoo's range and the reference's own 300.
@@ -62,15 +63,20 @@ def _predictor_convs(rest: list[Conv]) -> dict[int, tuple[Conv, Conv]]:
 
 def anchor_matches(ours: AnchorSpec, theirs: AnchorSpec = REFERENCE_ANCHORS) -> dict[int, list[tuple[int, float]]]:
     """For each of our strides the reference also has: per anchor of a cell, the reference
-    anchor of the same aspect ratio nearest in scale, and our scale over theirs."""
+    anchor of the same aspect ratio nearest in scale, and our scale over theirs.
+
+    Where our anchors keep their pixel size (``scales_at``), scales are compared in pixels,
+    theirs at the reference's 300 input: the features, and so the predictors, see pixels."""
     their_layers = dict(zip(theirs.strides, theirs._box_specs()))
+    # Our scale in units of theirs: pixels over pixels, or fractions of the same input.
+    unit = ours.scales_at / REFERENCE_INPUT if ours.scales_at else 1.0
     matches = {}
     for stride, specs in zip(ours.strides, ours._box_specs()):
         if stride not in their_layers:
             continue
         row = []
         for scale, ratio in specs:
-            candidates = [(abs(math.log(scale / s)), j, scale / s)
+            candidates = [(abs(math.log(unit * scale / s)), j, unit * scale / s)
                           for j, (s, r) in enumerate(their_layers[stride]) if math.isclose(r, ratio)]
             if not candidates:
                 raise ValueError(f"stride {stride}: the reference has no anchor with aspect ratio {ratio}")

@@ -16,10 +16,15 @@ BACKBONE_TAPS = {8: 5, 16: 11, 32: 13}
 EXTRA_DEPTHS = (512, 256, 256, 128)
 
 
-def zoo_anchor_spec() -> AnchorSpec:
-    """Six maps, stride 8 to 256; the stride-8 map with small boxes is there for small objects."""
+def zoo_anchor_spec(scales_at: int = 0) -> AnchorSpec:
+    """Six maps, stride 8 to 256; the stride-8 map with small boxes is there for small objects.
+
+    ``scales_at``: the input size the scales are fractions of, so that anchors keep their
+    pixel size at every input size (AnchorSpec.scales_at); 0 makes them fractions of each
+    input, as in runs trained before anchors kept their pixel size."""
     return AnchorSpec(strides=(8, 16, 32, 64, 128, 256), aspect_ratios=(1.0, 2.0, 0.5),
-                      reduce_boxes_in_lowest_layer=False, scales=(0.06, 0.14, 0.28, 0.45, 0.65, 0.85))
+                      reduce_boxes_in_lowest_layer=False, scales=(0.06, 0.14, 0.28, 0.45, 0.65, 0.85),
+                      scales_at=scales_at or None)
 
 
 # Class losses: "focal" - one sigmoid per class (focal loss on soft targets); "softmax" - a

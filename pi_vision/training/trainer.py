@@ -23,7 +23,7 @@ from pi_vision.training.data.recipes import is_coco_scene
 from pi_vision.training.loader import BatchLoader, ImageStore
 from pi_vision.training.losses import detection_loss
 from pi_vision.training.model import build_ssd
-from pi_vision.training.model_spec import SSDConfig
+from pi_vision.training.model_spec import SSDConfig, zoo_anchor_spec
 from pi_vision.training.train_config import TrainConfig
 from pi_vision.training.width_transfer import NARROW_FIT_PHOTOS, NARROW_FIT_SIZE, narrow_model, widen_model
 
@@ -49,7 +49,8 @@ class Trainer:
     started from, every augmentation setting), which checkpoints and the run record keep."""
 
     def __init__(self, config: TrainConfig, store: ImageStore):
-        self.ssd = SSDConfig(config.alpha, len(config.class_names), class_loss=config.class_loss)
+        self.ssd = SSDConfig(config.alpha, len(config.class_names), zoo_anchor_spec(config.anchors_at),
+                             config.class_loss)
         self.model = build_ssd(self.ssd)
         self._freeze_backbone(config.frozen_blocks)
         # Two parameter groups: the pretrained backbone at a lower rate, everything else.
