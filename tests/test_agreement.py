@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pi_vision.detection.agreement import map50
+from pi_vision.detection.agreement import box_fit, map50
 from pi_vision.detections import Detections
 
 
@@ -42,3 +42,25 @@ def test_duplicates_count_once():
 
 def test_nothing_to_agree_on_is_nan():
     assert np.isnan(map50([_d([A], [0])], [_d([], [])]))
+
+
+A_TALLER = [0.1, 0.05, 0.3, 0.35]  # A 1.5x as tall, same width and centre: IoU 0.67
+A_LARGER = [0.05, 0.05, 0.35, 0.35]  # A 1.5x as tall and wide: IoU 0.44
+
+
+@pytest.mark.parametrize("pred, covered, height, width", [
+    ([A], 1.0, 1.0, 1.0),
+    ([A_TALLER], 1.0, 1.5, 1.0),
+    ([A_LARGER], 0.0, 1.5, 1.5),
+    ([A_LARGER, A], 1.0, 1.0, 1.0),  # the best-overlapping box is the one measured
+    ([B], 0.0, float("nan"), float("nan")),  # nowhere near: no size to compare
+])
+def test_box_fit_says_whether_boxes_are_too_large(pred, covered, height, width):
+    fit = box_fit([_d(pred, [0] * len(pred))], [_d([A], [0])], class_id=0)
+    assert fit.truth_boxes == 1 and fit.covered == covered
+    np.testing.assert_allclose([fit.height_ratio, fit.width_ratio], [height, width], rtol=1e-5)
+
+
+def test_box_fit_only_looks_at_its_class():
+    fit = box_fit([_d([A, A_LARGER], [1, 0])], [_d([A], [0])], class_id=0)
+    assert fit.covered == 0.0 and fit.height_ratio == pytest.approx(1.5)

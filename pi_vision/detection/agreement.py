@@ -5,6 +5,8 @@ one on the very frames the camera sees, without any labels.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from pi_vision.detections import Detections
@@ -55,3 +57,34 @@ def map50(predictions: list[Detections], truths: list[Detections], iou_threshold
             scores.extend(p.scores[order].tolist())
         aps.append(_class_ap(np.array(scores), np.array(hits, dtype=bool), n_truth) if scores else 0.0)
     return float(np.mean(aps))
+
+
+class BoxFit(NamedTuple):
+    truth_boxes: int
+    covered: float        # share of truth boxes with a prediction at IoU >= 0.5
+    height_ratio: float   # median, predicted over true, of each truth box's best-overlapping prediction
+    width_ratio: float
+
+
+def box_fit(predictions: list[Detections], truths: list[Detections], class_id: int) -> BoxFit:
+    """How one class's boxes fit the truth's: the share of truth boxes some prediction of
+    that class covers at IoU >= 0.5, and the median height and width of each truth box's
+    best-overlapping prediction over its own.
+
+    mAP@.5 says a model disagrees; this says whether its boxes are too large or too small."""
+    n_truth, hits, heights, widths = 0, 0, [], []
+    for pred, truth in zip(predictions, truths):
+        p, t = pred[pred.class_ids == class_id], truth[truth.class_ids == class_id]
+        n_truth += len(t)
+        if len(p) == 0 or len(t) == 0:
+            continue
+        iou = iou_matrix(t.boxes, p.boxes)
+        best = iou.argmax(axis=1)
+        found = iou.max(axis=1) > 0.1
+        hits += int((iou.max(axis=1) >= 0.5).sum())
+        tb, pb = t.boxes[found], p.boxes[best[found]]
+        # Boxes are [x1, y1, x2, y2].
+        heights += ((pb[:, 3] - pb[:, 1]) / (tb[:, 3] - tb[:, 1])).tolist()
+        widths += ((pb[:, 2] - pb[:, 0]) / (tb[:, 2] - tb[:, 0])).tolist()
+    median = lambda values: float(np.median(values)) if values else float("nan")  # noqa: E731
+    return BoxFit(n_truth, hits / max(n_truth, 1), median(heights), median(widths))
