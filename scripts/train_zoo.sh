@@ -11,10 +11,14 @@
 # layers refitted: pi_vision/training/width_transfer.py), so train 0.75 first. Alpha 0.25
 # keeps the older two-stage recipe from the ImageNet classifier: stage A trains the head on
 # the frozen backbone, stage B fine-tunes everything.
+# Alpha 0.5-1.0 were first trained with anchors that are fractions of each input size
+# (--anchors-at 0), which left boxes too large at 224 and too small at 128; a last stage
+# (runs/zoo_<alpha>_px) moves each to anchors of one pixel size at every input size. That
+# is the history of the shipped files, kept so that this script reproduces them.
 # The backbone trains with SGD (Adam rewrites pretrained weights), the head with Adam. Every
 # stage distils from the fused teachers with 80% of the draws from the COCO scene photos.
 # Re-running resumes each stage from its last checkpoint and skips finished ones.
-# Runs go to runs/zoo_<alpha>[_a|_b].
+# Runs go to runs/zoo_<alpha>[_a|_b|_px].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 alpha=${1:?usage: scripts/train_zoo.sh ALPHA [--float] [--steps N]}
@@ -36,16 +40,15 @@ done_at() { [ -d "$1/checkpoints/$(printf 'step_%07d' "$2")" ]; }
 train() { "$python" -m pi_vision.commands.train "${common[@]}" "$@"; }
 case "$alpha" in
   0.75)
-    run=runs/zoo_0.75
-    done_at "$run" "${steps:=2000}" || train --backbone reference --head reference "${fine_tune[@]}" \
-        --box-loss-weight 0.5 --lr 3e-4 --steps "$steps" --out "$run" ;;
+    done_at runs/zoo_0.75 2000 || train --backbone reference --head reference "${fine_tune[@]}" --anchors-at 0 \
+        --box-loss-weight 0.5 --lr 3e-4 --steps 2000 --out runs/zoo_0.75
+    lr=3e-4; : "${steps:=1000}" ;;
   1.0|0.5)
     [ -d runs/zoo_0.75/checkpoints ] || { echo "train_zoo.sh: alpha $alpha starts from runs/zoo_0.75: run scripts/train_zoo.sh 0.75 first" >&2; exit 2; }
-    run=runs/zoo_$alpha
     # Narrowing loses more than widening: the narrow network gets more steps at a higher rate.
-    if [ "$alpha" = 1.0 ]; then lr=3e-4; : "${steps:=800}"; else lr=5e-4; : "${steps:=1500}"; fi
-    done_at "$run" "$steps" || train --init-from runs/zoo_0.75 "${fine_tune[@]}" --box-loss-weight 0.5 \
-        --lr "$lr" --steps "$steps" --out "$run" ;;
+    if [ "$alpha" = 1.0 ]; then lr=3e-4; first=800; : "${steps:=600}"; else lr=5e-4; first=1500; : "${steps:=1000}"; fi
+    done_at "runs/zoo_$alpha" "$first" || train --init-from runs/zoo_0.75 "${fine_tune[@]}" --anchors-at 0 \
+        --box-loss-weight 0.5 --lr "$lr" --steps "$first" --out "runs/zoo_$alpha" ;;
   *)
     : "${steps:=1500}"
     done_at "runs/zoo_${alpha}_a" "$steps" || train --backbone imagenet --frozen-blocks 13 --steps "$steps" \
@@ -54,4 +57,9 @@ case "$alpha" in
     done_at "$run" "$steps" || train --init-from "runs/zoo_${alpha}_a" "${fine_tune[@]}" --box-loss-weight 0.25 \
         --lr 5e-4 --steps "$steps" --out "$run" ;;
 esac
+if [ -z "${run:-}" ]; then
+  run=runs/zoo_${alpha}_px
+  done_at "$run" "$steps" || train --init-from "runs/zoo_$alpha" "${fine_tune[@]}" --box-loss-weight 0.5 \
+      --lr "$lr" --steps "$steps" --out "$run"
+fi
 "$python" -m pi_vision.commands.convert "$run" --sizes 128 160 192 224 --precision "${precision[@]}"

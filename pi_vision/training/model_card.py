@@ -39,6 +39,9 @@ def stage_recipe(config: dict) -> dict:
     return {"frozen_backbone_blocks": config.get("frozen_blocks", 0),
             "backbone_optimizer": config.get("backbone_optimizer", "adamw"),
             "box_loss_weight": config.get("box_loss_weight", 1.0),
+            # Runs from before the setting had anchors that are fractions of each input size.
+            "anchors": (f"the pixel size of a {config['anchors_at']} input at every input size"
+                        if config.get("anchors_at") else "fractions of each input size"),
             "augmentation": augmentation_description(config.get("augment") or {}),
             **({"teachers": data.get("teacher", "reference"),
                 "coco_scene_share": config.get("scene_share") or "natural"} if data.get("recipe") == "coco" else {})}

@@ -69,7 +69,7 @@ class TrainConfig:
     # Trained at several input sizes, a network sees a 30-pixel person as 0.23 of a 128 input and
     # as 0.13 of a 224 one; with anchors that are fractions of the input it cannot tell which
     # to predict and learns the average: measured, boxes 1.45x too large at 224, too small at 128.
-    anchors_at: int = setting(160, "input size the anchor scales are fractions of; anchors keep that pixel size "
+    anchors_at: int = setting(224, "input size the anchor scales are fractions of; anchors keep that pixel size "
                               "at every input size (0: fractions of each input size)", check=lambda v: v >= 0,
                               must=">= 0", flag="--anchors-at", metavar="SIZE")
     # Overrides of AugmentConfig's fields, e.g. {"mosaic_probability": 0.0}.
