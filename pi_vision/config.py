@@ -53,7 +53,7 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    model: str = setting("ssd_mbv1_0.75_224", "model name in models/ (ssd_mbv1_0.75_224) or a .tflite path",
+    model: str = setting("ssd_mbv1_1.0_224", "model name in models/ (ssd_mbv1_1.0_224) or a .tflite path",
                          flag="--model")
     backend: Literal["tflite"] = setting("tflite", "inference backend")
     threads: int = setting(0, "interpreter threads (0 = all cores)", check=lambda v: v >= 0,

@@ -24,7 +24,7 @@ def test_bad_config_names_the_key_path(data, message):
 
 
 @pytest.mark.parametrize("data, path, expected", [
-    ({}, ("detector", "model"), "ssd_mbv1_0.75_224"),
+    ({}, ("detector", "model"), "ssd_mbv1_1.0_224"),
     ({"source": {"spec": 0}}, ("source", "spec"), "0"),  # a bare camera index in YAML
     ({"source": {"fps": 15}}, ("source", "fps"), 15.0),
     ({"run": {"max_frames": 10}}, ("run", "max_frames"), 10),
