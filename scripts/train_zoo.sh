@@ -14,7 +14,8 @@
 # Alpha 0.5-1.0 were first trained with anchors that are fractions of each input size
 # (--anchors-at 0), which left boxes too large at 224 and too small at 128; a last stage
 # (runs/zoo_<alpha>_px) moves each to anchors of one pixel size at every input size. That
-# is the history of the shipped files, kept so that this script reproduces them.
+# is the history of the shipped files, kept so that this script reproduces them. Alpha 0.5
+# then trains 800 more steps at 160 alone (runs/zoo_0.5_160) for ssd_mbv1_0.5_160.
 # The backbone trains with SGD (Adam rewrites pretrained weights), the head with Adam. Every
 # stage distils from the fused teachers with 80% of the draws from the COCO scene photos.
 # Re-running resumes each stage from its last checkpoint and skips finished ones.
@@ -63,3 +64,9 @@ if [ -z "${run:-}" ]; then
       --lr "$lr" --steps "$steps" --out "$run"
 fi
 "$python" -m pi_vision.commands.convert "$run" --sizes 128 160 192 224 --precision "${precision[@]}"
+# 0.5_160 gets a last stage at 160 alone: it replaces the multi-size run's 160 files.
+if [ "$alpha" = 0.5 ]; then
+  done_at runs/zoo_0.5_160 800 || train --init-from "$run" "${fine_tune[@]}" --box-loss-weight 1.0 --sizes 160 \
+      --lr 3e-4 --steps 800 --out runs/zoo_0.5_160
+  "$python" -m pi_vision.commands.convert runs/zoo_0.5_160 --sizes 160 --precision int8 float
+fi
