@@ -313,6 +313,8 @@ def _loop(stages: Stages, stop: threading.Event, capture: CaptureThread, slot: L
                         capture.source_name, CAPTURE_JOIN_S)
         # Logged also when the loop fails (a failing invoke), so the journal has the run's figures.
         summary = monitor.summary(slot.captured, slot.dropped, extra=extra(whole_run=True))
+    # A run shorter than one log interval has no stats line: the fleet still gets its figures.
+    stages.outputs.on_stats(summary)
     return summary, restart_with
 
 

@@ -5,7 +5,7 @@ Topics under ``mqtt.topic_prefix`` (default ``pi-vision/<hostname>``):
                     confirmed; {"event": "end", "id", "class", "duration_s", "best_score",
                     "first_box", "last_box", "time"} when it has been gone for END_AFTER_S
   objects/<class>   how many of the class are tracked now (retained)
-  stats             each stats line (JSON)
+  stats             each stats line (JSON), and the summary at exit
   availability      "online", or "offline" (retained; also the broker's last will)
 With ``mqtt.discovery`` each class also gets a Home Assistant sensor (MQTT discovery).
 
