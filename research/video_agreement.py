@@ -22,6 +22,7 @@ import numpy as np
 
 from pi_vision.config import DetectorConfig
 from pi_vision.detection.agreement import box_fit, map50
+from pi_vision.detection.compare import class_map
 from pi_vision.detection.detector import TFLiteDetector, detect_image
 from pi_vision.detections import Detections
 from pi_vision.paths import reference_model, shared_data_dir
@@ -61,15 +62,15 @@ def main() -> int:
     print(f"{'model':34s} agreement  {args.class_name}: found  IoU>=.5  h ratio  w ratio")
     for model in args.models:
         detector = TFLiteDetector(DetectorConfig(model=model, score_threshold=args.threshold))
-        # Models with their own label list map into the reference's by name.
-        names = {name: i for i, name in enumerate(reference.labels)}
-        mapping = np.array([names.get(name, -1) for name in detector.labels])
+        # Models with their own label list map into the reference's by name, as compare mode does.
+        mapping = class_map(detector.labels, reference.labels)
         predictions = []
         for frame in frames:
             d = detect_image(detector, frame)
-            ids = mapping[d.class_ids]
-            keep = ids >= 0
-            predictions.append(Detections(d.boxes[keep], d.scores[keep], ids[keep]))
+            if mapping is not None:
+                ids = mapping[d.class_ids]
+                d = Detections(d.boxes[ids >= 0], d.scores[ids >= 0], ids[ids >= 0])
+            predictions.append(d)
         fit = box_fit(predictions, truths, class_id)
         found = sum(int((p.class_ids == class_id).sum()) for p in predictions)
         print(f"{detector.name:34s} {map50(predictions, truths):9.3f}  {found:13d}  {fit.covered:7.2f}  "

@@ -61,6 +61,13 @@ def test_box_fit_says_whether_boxes_are_too_large(pred, covered, height, width):
     np.testing.assert_allclose([fit.height_ratio, fit.width_ratio], [height, width], rtol=1e-5)
 
 
+def test_box_fit_over_every_class_matches_within_a_class():
+    # The class-1 box is A's size but another class: it does not count for A.
+    fit = box_fit([_d([A, A_LARGER], [1, 0]), _d([B], [1])], [_d([A], [0]), _d([B], [1])])
+    assert fit.truth_boxes == 2 and fit.covered == 0.5
+    assert fit.height_ratio == pytest.approx(1.25)  # the median of 1.5 and 1.0
+
+
 def test_box_fit_only_looks_at_its_class():
     fit = box_fit([_d([A, A_LARGER], [1, 0])], [_d([A], [0])], class_id=0)
     assert fit.covered == 0.0 and fit.height_ratio == pytest.approx(1.5)

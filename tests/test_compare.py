@@ -29,6 +29,7 @@ def test_compare_runs_every_variant_on_every_frame(two_models, data_dir, tmp_pat
     for row in rows:
         assert row["invoke_ms"]["p50"] > 0 and row["fps_alone"] > 0 and row["detections_per_frame"] > 0
         assert row["map50_vs_reference"] == pytest.approx(1.0, abs=0.011)
+        assert row["box_size_vs_reference"] == [1.0, 1.0]
     assert len(shown) == 30 and summary["model"] == "coco_ssd_mobilenet_v1_1.0_quant, reference_copy"
 
 

@@ -1,4 +1,5 @@
-"""How far one detector's output agrees with another's: mAP@.5, the second taken as truth.
+"""How far one detector's output agrees with another's: mAP@.5, the second taken as truth,
+and whether its boxes are larger or smaller than the truth's.
 
 Used by compare mode to show what a cheaper variant loses against the most expensive
 one on the very frames the camera sees, without any labels.
@@ -66,25 +67,26 @@ class BoxFit(NamedTuple):
     width_ratio: float
 
 
-def box_fit(predictions: list[Detections], truths: list[Detections], class_id: int) -> BoxFit:
-    """How one class's boxes fit the truth's: the share of truth boxes some prediction of
-    that class covers at IoU >= 0.5, and the median height and width of each truth box's
-    best-overlapping prediction over its own.
+def box_fit(predictions: list[Detections], truths: list[Detections], class_id: int | None = None) -> BoxFit:
+    """How the boxes fit the truth's: the share of truth boxes some prediction of their class
+    covers at IoU >= 0.5, and the median height and width of each truth box's
+    best-overlapping prediction of its class over its own. One class, or all of them.
 
     mAP@.5 says a model disagrees; this says whether its boxes are too large or too small."""
     n_truth, hits, heights, widths = 0, 0, [], []
     for pred, truth in zip(predictions, truths):
-        p, t = pred[pred.class_ids == class_id], truth[truth.class_ids == class_id]
-        n_truth += len(t)
-        if len(p) == 0 or len(t) == 0:
-            continue
-        iou = iou_matrix(t.boxes, p.boxes)
-        best = iou.argmax(axis=1)
-        found = iou.max(axis=1) > 0.1
-        hits += int((iou.max(axis=1) >= 0.5).sum())
-        tb, pb = t.boxes[found], p.boxes[best[found]]
-        # Boxes are [x1, y1, x2, y2].
-        heights += ((pb[:, 3] - pb[:, 1]) / (tb[:, 3] - tb[:, 1])).tolist()
-        widths += ((pb[:, 2] - pb[:, 0]) / (tb[:, 2] - tb[:, 0])).tolist()
+        for c in (np.unique(truth.class_ids) if class_id is None else [class_id]):
+            p, t = pred[pred.class_ids == c], truth[truth.class_ids == c]
+            n_truth += len(t)
+            if len(p) == 0 or len(t) == 0:
+                continue
+            iou = iou_matrix(t.boxes, p.boxes)
+            best = iou.argmax(axis=1)
+            found = iou.max(axis=1) > 0.1
+            hits += int((iou.max(axis=1) >= 0.5).sum())
+            tb, pb = t.boxes[found], p.boxes[best[found]]
+            # Boxes are [x1, y1, x2, y2].
+            heights += ((pb[:, 3] - pb[:, 1]) / (tb[:, 3] - tb[:, 1])).tolist()
+            widths += ((pb[:, 2] - pb[:, 0]) / (tb[:, 2] - tb[:, 0])).tolist()
     median = lambda values: float(np.median(values)) if values else float("nan")  # noqa: E731
     return BoxFit(n_truth, hits / max(n_truth, 1), median(heights), median(widths))

@@ -10,7 +10,7 @@ from collections import deque
 
 import numpy as np
 
-from pi_vision.detection.agreement import map50
+from pi_vision.detection.agreement import box_fit, map50
 from pi_vision.detections import Detections
 from pi_vision.detection.detector import Detector, detect_image
 from pi_vision.detection.labels import label_name
@@ -34,7 +34,7 @@ def _invoke_seconds(detector: Detector, blank: np.ndarray) -> float:
     return statistics.median(times)
 
 
-def _class_map(labels: list[str], into: list[str]) -> np.ndarray | None:
+def class_map(labels: list[str], into: list[str]) -> np.ndarray | None:
     """Class id in ``labels`` -> the id of the same name in ``into`` (-1 if absent); None when
     the two numberings agree. The reference numbers COCO with gaps, the zoo without."""
     if labels == into[:len(labels)]:
@@ -60,7 +60,7 @@ class CompareDetector:
                  ", ".join(f"{d.name} ({c * 1000:.1f} ms)" for d, c in zip(detectors, costs)),
                  detectors[self.reference].name)
         reference_labels = detectors[self.reference].labels
-        self._to_reference = [_class_map(d.labels, reference_labels) for d in detectors]
+        self._to_reference = [class_map(d.labels, reference_labels) for d in detectors]
         self._stats = [StageStats() for _ in detectors]
         self._recent: deque[list[Detections]] = deque(maxlen=AGREEMENT_WINDOW)
 
@@ -156,6 +156,7 @@ class CompareDetector:
             per_frame_ms = sum(ms[s]["p50"] for s in ("preprocess", "invoke", "postprocess") if s in ms)
             predictions = [self._in_reference_classes(i, frame[i]) for frame in recent]
             agreement = map50(predictions, truths)
+            fit = box_fit(predictions, truths)
             rows.append({
                 "model": detector.name,
                 "invoke_ms": {"p50": ms["invoke"]["p50"], "p95": ms["invoke"]["p95"]},
@@ -163,6 +164,9 @@ class CompareDetector:
                 "detections_per_frame": round(float(np.mean([len(p[p.scores >= self.agreement_threshold])
                                                              for p in predictions])), 2) if predictions else 0.0,
                 "map50_vs_reference": None if np.isnan(agreement) else round(agreement, 3),
+                # Median height and width of its boxes over the reference's, same object and class.
+                "box_size_vs_reference": None if np.isnan(fit.height_ratio) else
+                [round(fit.height_ratio, 2), round(fit.width_ratio, 2)],
                 "reference": i == self.reference,
             })
         return rows
@@ -171,10 +175,13 @@ class CompareDetector:
 def format_table(rows: list[dict]) -> list[str]:
     """The comparison as aligned text lines (log and overlay)."""
     reference = next((r["model"] for r in rows if r["reference"]), "?")
-    lines = [f"{'model':<34} {'invoke p50/p95':>15} {'fps alone':>9} {'dets/frame':>10} {'mAP50 vs ' + reference}"]
+    lines = [f"{'model':<34} {'invoke p50/p95':>15} {'fps alone':>9} {'dets/frame':>10} {'box h/w':>9} "
+             f"{'mAP50 vs ' + reference}"]
     for r in rows:
         agreement = "ref" if r["reference"] else ("--" if r["map50_vs_reference"] is None
                                                  else f"{r['map50_vs_reference']:.3f}")
+        size = r["box_size_vs_reference"]
+        size = "ref" if r["reference"] else ("--" if size is None else f"{size[0]:.2f}/{size[1]:.2f}")
         lines.append(f"{r['model']:<34} {r['invoke_ms']['p50']:>7.1f}/{r['invoke_ms']['p95']:<7.1f} "
-                     f"{r['fps_alone'] or 0:>9.1f} {r['detections_per_frame']:>10.2f} {agreement}")
+                     f"{r['fps_alone'] or 0:>9.1f} {r['detections_per_frame']:>10.2f} {size:>9} {agreement}")
     return lines
