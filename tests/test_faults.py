@@ -172,12 +172,15 @@ def test_watchdog_pings_while_frames_flow_and_stop_while_invoke_hangs(detector, 
     monkeypatch.setenv("NOTIFY_SOCKET", notify.path)
     monkeypatch.setenv("WATCHDOG_USEC", "200000")  # pings every 0.1 s
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
-    hanging = FaultyDetector(detector, "hang", at=10)
+    # The hang comes late enough (~0.8 s of frames at 30 fps) for a loaded machine to
+    # send several pings first; READY waits for the first processed frame.
+    hang_at = 25
+    hanging = FaultyDetector(detector, "hang", at=hang_at)
     hang_s = 1.5
     released = []
 
     def release_later():
-        while hanging.calls < 10:
+        while hanging.calls < hang_at:
             time.sleep(0.01)
         time.sleep(hang_s)
         released.append(time.monotonic())
