@@ -115,6 +115,24 @@ def test_box_loss_weight_scales_the_box_term_of_the_trained_loss(raccoon, tmp_pa
         assert m["loss"] == pytest.approx(m["class_loss"] + 0.25 * m["box_loss"], rel=1e-5)
 
 
+def test_a_run_learns_the_dense_outputs_of_a_wider_run(raccoon, tmp_path):
+    store = ImageStore(raccoon[0], None)
+    settings = dict(class_names=["raccoon"], sizes=[128], batch_size=4, steps=2, warmup_steps=1, log_every=1,
+                    frozen_blocks=13)
+    Trainer(TrainConfig(alpha=0.5, out_dir=tmp_path / "wide", **settings), store).run()
+    config = TrainConfig(alpha=0.25, out_dir=tmp_path / "narrow", distil_from=str(tmp_path / "wide"),
+                         distil_weight=0.5, **settings)
+    Trainer(config, store).run()
+    for line in (config.out_dir / "metrics.jsonl").read_text().splitlines():
+        m = json.loads(line)
+        assert m["distil_loss"] > 0
+        assert m["loss"] == pytest.approx(m["class_loss"] + m["box_loss"] + 0.5 * m["distil_loss"], rel=1e-5)
+    # Other anchors: the outputs no longer line up, so it refuses.
+    with pytest.raises(ValueError, match="anchors_at"):
+        Trainer(TrainConfig(alpha=0.25, out_dir=tmp_path / "other", distil_from=str(tmp_path / "wide"),
+                            anchors_at=160, **settings), store)
+
+
 @pytest.mark.parametrize("class_loss", ["focal", "softmax"])
 def test_converted_head_keeps_class_numbering(class_loss, street_image, tmp_path):
     """Class k of the network is class k of the converted file, with or without a background column."""

@@ -1,5 +1,8 @@
 """SSD losses: quality focal loss or softmax with hard-negative mining for classes, smooth L1 for boxes.
 
+Dense distillation adds the same two losses against a trained wider student's outputs on
+the same batch: every anchor and class, not only the teacher labels' positives.
+
 Quality focal loss (Li et al., Generalized Focal Loss) is binary cross-entropy against a
 target probability, scaled by |target - prediction|^beta. With soft teacher targets it
 learns the teacher's confidence; with hard 0/1 targets it is the usual focal loss. It
@@ -51,3 +54,15 @@ def detection_loss(box_pred, class_logits, box_targets, class_targets, box_weigh
         cls = tf.reduce_sum(quality_focal_loss(class_logits, class_targets) * class_weights[..., None]) / normaliser
     box = tf.reduce_sum(tf.reduce_sum(smooth_l1(box_pred, box_targets), axis=-1) * box_weights) / normaliser
     return {"loss": cls + box_loss_weight * box, "class_loss": cls, "box_loss": box, "positives": positives}
+
+
+def dense_distillation_loss(box_pred, class_logits, teacher_box, teacher_logits, normaliser,
+                            box_loss_weight: float = 1.0) -> tf.Tensor:
+    """Quality focal loss towards the teacher network's probabilities on every anchor, and
+    smooth L1 towards its box encodings weighted by its confidence that the anchor holds an
+    object (its best class); summed and divided by ``normaliser`` like ``detection_loss``."""
+    teacher_prob = tf.sigmoid(teacher_logits)
+    cls = tf.reduce_sum(quality_focal_loss(class_logits, teacher_prob)) / normaliser
+    objectness = tf.reduce_max(teacher_prob, axis=-1)
+    box = tf.reduce_sum(tf.reduce_sum(smooth_l1(box_pred, teacher_box), axis=-1) * objectness) / normaliser
+    return cls + box_loss_weight * box

@@ -43,6 +43,9 @@ def stage_recipe(config: dict) -> dict:
             "anchors": (f"the pixel size of a {config['anchors_at']} input at every input size"
                         if config.get("anchors_at") else "fractions of each input size"),
             "augmentation": augmentation_description(config.get("augment") or {}),
+            **({"dense_distillation": f"the outputs of {config['distil_from']} on every anchor and class, "
+                                      f"weight {config.get('distil_weight', 1.0):g}"}
+               if config.get("distil_from") else {}),
             **({"teachers": data.get("teacher", "reference"),
                 "coco_scene_share": config.get("scene_share") or "natural"} if data.get("recipe") == "coco" else {})}
 

@@ -87,6 +87,14 @@ class TrainConfig:
                                     "(a run of another alpha is widened or narrowed to this one)",
                                     flag="--init-from", metavar="RUN")
 
+    # A narrowed network keeps 40% of its parent's score and does not win it back from the
+    # teacher labels alone; the parent's dense outputs say more per image than those labels.
+    distil_from: str | None = setting(None, "also learn the dense outputs (every anchor and class) of this run's "
+                                      "newest checkpoint, a wider network with the same anchors and classes",
+                                      flag="--distil-from", metavar="RUN")
+    distil_weight: float = setting(1.0, "weight of the dense distillation loss against the teacher-label loss",
+                                   check=lambda v: v >= 0, must=">= 0", flag="--distil-weight")
+
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
         validate(self)

@@ -21,7 +21,7 @@ from pi_vision.training.backbone_init import backbone_file, backbone_layer_names
 from pi_vision.training.head_transfer import FIT_PHOTOS, FIT_SIZES, load_reference_head
 from pi_vision.training.data.recipes import is_coco_scene
 from pi_vision.training.loader import BatchLoader, ImageStore
-from pi_vision.training.losses import detection_loss
+from pi_vision.training.losses import dense_distillation_loss, detection_loss
 from pi_vision.training.model import build_ssd
 from pi_vision.training.model_spec import SSDConfig, zoo_anchor_spec
 from pi_vision.training.train_config import TrainConfig
@@ -80,6 +80,8 @@ class Trainer:
             if config.head == "reference":
                 photos = {size: fit_photos(FIT_PHOTOS, size) for size in FIT_SIZES}
                 load_reference_head(self.model, self.ssd, rest, config.class_names, photos)
+        self.distil_net = (self._load_distil_net(Path(config.distil_from), config.class_names)
+                           if config.distil_from else None)
         # A resumed run draws fresh batches rather than replaying the ones it already saw.
         self.loader = BatchLoader(store, self.ssd.anchor_spec, self.ssd.num_classes, config.sizes,
                                   config.batch_size, seed=config.seed + self.step,
@@ -104,6 +106,26 @@ class Trainer:
             narrow_model(other, self.model, fit_photos(NARROW_FIT_PHOTOS, NARROW_FIT_SIZE))
         log.info("carried %s from alpha %g to %g", source, alpha, self.ssd.alpha)
 
+    def _load_distil_net(self, run: Path, class_names: list[str]) -> keras.Model:
+        """The network of ``run``'s newest checkpoint, frozen; its outputs must line up with ours."""
+        source = checkpoint.latest(run / "checkpoints")
+        if source is None:
+            raise FileNotFoundError(f"--distil-from {run}: no checkpoints/step_* in it")
+        config = json.loads((source / checkpoint.STATE).read_text()).get("config", {})
+        # Outputs line up anchor by anchor and class by class only with the same anchors and classes;
+        # the loss reads them as sigmoid scores, so both networks use the focal class loss.
+        theirs = (config.get("anchors_at", 0) or None, config.get("class_names"), config.get("class_loss", "focal"))
+        ours = (self.ssd.anchor_spec.scales_at, list(class_names), self.ssd.class_loss)
+        if theirs != ours or ours[2] != "focal":
+            raise ValueError(f"--distil-from {run}: its anchors, classes and class loss must match this run's "
+                             f"and be the focal loss: anchors_at {theirs[0]} vs {ours[0]}, {len(theirs[1] or [])} "
+                             f"vs {len(ours[1])} classes, {theirs[2]} vs {ours[2]}")
+        network = build_ssd(replace(self.ssd, alpha=config.get("alpha", self.ssd.alpha)))
+        checkpoint.restore(source, network)
+        network.trainable = False
+        log.info("distilling the dense outputs of %s (alpha %g)", source, config.get("alpha"))
+        return network
+
     def _freeze_backbone(self, blocks: int) -> None:
         if blocks <= 0:
             return
@@ -119,6 +141,12 @@ class Trainer:
             box_pred, logits = self.model(x, training=True)
             losses = detection_loss(box_pred, logits, box_targets, class_targets, box_weights, class_weights,
                                     box_loss_weight=self.config.box_loss_weight, class_loss=self.ssd.class_loss)
+            if self.distil_net is not None:
+                their_box, their_logits = self.distil_net(x, training=False)
+                distil = dense_distillation_loss(box_pred, logits, their_box, their_logits,
+                                                 tf.maximum(losses["positives"], 1.0), self.config.box_loss_weight)
+                losses = losses | {"loss": losses["loss"] + self.config.distil_weight * distil,
+                                   "distil_loss": distil}
         head, backbone = self._groups
         grads = tape.gradient(losses["loss"], head + backbone)
         self.optimizer.apply_gradients(zip(grads[:len(head)], head))
