@@ -103,6 +103,8 @@ TRAIN_CASES = [
     ("voc without a folder", ["--recipe", "voc", "--out", "{tmp}/run"], "--recipe voc needs --voc FOLDER"),
     ("init from a folder without checkpoints", ["--init-from", "{tmp}", "--out", "{tmp}/run"],
      "no checkpoint in"),
+    ("distil from a folder without checkpoints", ["--distil-from", "{tmp}", "--out", "{tmp}/run"],
+     "--distil-from {tmp}: no checkpoint in"),
     ("paste probability above 1", ["--paste", "1.5", "--out", "{tmp}/run"], "--paste 1.5 is not a probability"),
     ("negative zoom-out probability", ["--zoom-out", "-0.1", "--out", "{tmp}/run"], "--zoom-out -0.1 is not a"),
     ("scene share above 1", ["--scene-share", "2", "--out", "{tmp}/run"], "--scene-share 2 is not in 0..1"),
@@ -123,7 +125,7 @@ def test_train_script_rejects_bad_input_before_any_work(args, message, tmp_path)
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     ours = [line for line in result.stderr.strip().splitlines() if line.startswith("pi-vision-train:")]
-    assert len(ours) == 1 and message in ours[0], result.stderr
+    assert len(ours) == 1 and message.format(tmp=tmp_path) in ours[0], result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "run").exists()  # nothing written
 

@@ -45,12 +45,12 @@ def build_configs(args: argparse.Namespace) -> tuple[DataConfig, TrainConfig]:
     augment = given_flags(AugmentConfig, args, "augment.")
     AugmentConfig(**augment)  # checked now, before hours of labelling
     train = TrainConfig(**given_flags(TrainConfig, args, "train."), augment=augment)
-    if train.init_from is not None:
-        from pi_vision.training import checkpoint
-        if checkpoint.latest(Path(train.init_from) / "checkpoints") is None:
-            raise SettingError("init_from", f"--init-from {train.init_from}: no checkpoint in "
-                                            f"{Path(train.init_from) / 'checkpoints'}; give the --out folder of an "
-                                            "earlier training run")
+    from pi_vision.training import checkpoint
+    for key, flag in (("init_from", "--init-from"), ("distil_from", "--distil-from")):
+        run = getattr(train, key)
+        if run is not None and checkpoint.latest(Path(run) / "checkpoints") is None:
+            raise SettingError(key, f"{flag} {run}: no checkpoint in {Path(run) / 'checkpoints'}; give the --out "
+                                    "folder of an earlier training run")
     return data, train
 
 
